@@ -1,0 +1,168 @@
+// Package autoconfig publishes Mozilla's autoconfig format ("clientConfig"
+// version 1.1), read by Thunderbird, Thunderbird for Android (ex K-9 Mail),
+// Evolution, KMail, Geary, FairEmail and others.
+//
+// How the clients find it (all checked against their behaviour):
+//   - Thunderbird asks https://autoconfig.<domain>/mail/config-v1.1.xml?emailaddress=<address>
+//     first, then https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=…,
+//     then the same over plain http, then its own ISPDB. It fills %EMAILADDRESS% and
+//     friends itself, so a placeholder answer works for it too.
+//   - Thunderbird for Android, KMail and Geary ask the autoconfig host without
+//     the emailaddress parameter, so the domain can only come from the Host
+//     header. They get placeholders.
+//   - Thunderbird for Android's parser is the strictest: it rejects the whole
+//     document when any server says socketType "plain", and when the provider
+//     id is not a plain host name. Plain servers are therefore left out unless
+//     the configuration asks for them (publish_plain).
+//   - The format has no schema; Thunderbird ignores the version attribute and
+//     unknown elements, but wants booleans spelled exactly true/false.
+package autoconfig
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/beevik/etree"
+	"github.com/labstack/echo/v4"
+
+	"mailautoconf/internal/config"
+	"mailautoconf/internal/settings"
+	"mailautoconf/internal/tmpl"
+	"mailautoconf/internal/web"
+	"mailautoconf/internal/xmlesc"
+)
+
+// Template slots, filled per request.
+const (
+	slotDomain = iota // the domain asked for
+	slotAddress
+	slotLocal
+	slotAddrDomain
+	numSlots
+)
+
+// socketType maps the configuration's security to the format's names.
+var socketType = map[string]string{
+	config.SecurityTLS:      "SSL",
+	config.SecurityStartTLS: "STARTTLS",
+	config.SecurityPlain:    "plain",
+}
+
+// Document builds the clientConfig document of a provider with template
+// markers for the request's values. It is a pure function of the provider.
+func Document(p *settings.Provider) *etree.Document {
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
+	root := doc.CreateElement("clientConfig")
+	root.CreateAttr("version", "1.1")
+	ep := root.CreateElement("emailProvider")
+	ep.CreateAttr("id", p.ID)
+	// Only the domain asked for is listed: a hoster's other customers are
+	// nobody else's business, and with thousands of domains the answer
+	// would be huge. Clients do not check this list.
+	ep.CreateElement("domain").SetText(tmpl.Marker(slotDomain))
+	ep.CreateElement("displayName").SetText(p.DisplayName)
+	ep.CreateElement("displayShortName").SetText(p.ShortName)
+	for _, s := range p.Servers {
+		if s.Security == config.SecurityPlain && !p.PublishPlain {
+			continue
+		}
+		var e *etree.Element
+		if s.Type == config.TypeSMTP {
+			e = ep.CreateElement("outgoingServer")
+		} else {
+			e = ep.CreateElement("incomingServer")
+		}
+		e.CreateAttr("type", s.Type)
+		e.CreateElement("hostname").SetText(s.Host)
+		e.CreateElement("port").SetText(fmt.Sprint(s.Port))
+		e.CreateElement("socketType").SetText(socketType[s.Security])
+		e.CreateElement("username").SetText(usernameTemplate(s.Username))
+		for _, a := range s.Authentication {
+			e.CreateElement("authentication").SetText(a)
+		}
+		if s.Type == config.TypeSMTP {
+			// Use this server for this account, not the profile's
+			// default SMTP server.
+			e.CreateElement("useGlobalPreferredServer").SetText("false")
+		}
+	}
+	if p.Documentation != "" {
+		d := ep.CreateElement("documentation")
+		d.CreateAttr("url", p.Documentation)
+		descr := d.CreateElement("descr")
+		descr.CreateAttr("lang", "en")
+		descr.SetText("Manual mail settings")
+	}
+	if o := p.OAuth2; o != nil {
+		e := root.CreateElement("oAuth2")
+		e.CreateElement("issuer").SetText(o.Issuer)
+		e.CreateElement("scope").SetText(o.Scope)
+		e.CreateElement("authURL").SetText(o.AuthURL)
+		e.CreateElement("tokenURL").SetText(o.TokenURL)
+	}
+	doc.Indent(2)
+	return doc
+}
+
+// usernameTemplate replaces the placeholders of a login-name template by
+// template markers.
+func usernameTemplate(t string) string {
+	return strings.NewReplacer(
+		settings.PlaceholderAddress, tmpl.Marker(slotAddress),
+		settings.PlaceholderLocal, tmpl.Marker(slotLocal),
+		settings.PlaceholderDomain, tmpl.Marker(slotAddrDomain),
+	).Replace(t)
+}
+
+// Renderer holds the compiled document of every provider of a catalog.
+type Renderer struct {
+	docs []*tmpl.Template
+}
+
+// NewRenderer renders every provider once.
+func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
+	r := &Renderer{docs: make([]*tmpl.Template, len(cat.Providers))}
+	for i, p := range cat.Providers {
+		s, err := Document(p).WriteToString()
+		if err != nil {
+			return nil, fmt.Errorf("rendering autoconfig for %s: %w", p.ID, err)
+		}
+		if r.docs[i], err = tmpl.Compile(s, numSlots); err != nil {
+			return nil, fmt.Errorf("compiling autoconfig for %s: %w", p.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// Append appends the document for s to dst. Without an address the
+// %EMAIL…% placeholders stay for the client to fill.
+func (r *Renderer) Append(dst []byte, s settings.Settings) []byte {
+	t := r.docs[s.Provider.Index]
+	if dst == nil {
+		dst = make([]byte, 0, t.Size()+128)
+	}
+	if s.Address == nil {
+		return t.Append(dst, s.Domain, settings.PlaceholderAddress, settings.PlaceholderLocal, settings.PlaceholderDomain)
+	}
+	return t.Append(dst, s.Domain,
+		xmlesc.String(s.Address.String()), xmlesc.String(s.Address.Local), s.Address.Domain)
+}
+
+// ContentType is what Thunderbird expects; it also accepts text/xml.
+const ContentType = "application/xml; charset=utf-8"
+
+// Handler serves GET /mail/config-v1.1.xml and its .well-known twin. current
+// returns the catalog and renderer of the configuration in force, so a
+// reload never mixes two configurations within one request.
+func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cat, r := current()
+		s, err := web.Resolve(c, cat, "autoconfig.")
+		if err != nil {
+			return web.Error(c, err)
+		}
+		return c.Blob(http.StatusOK, ContentType, r.Append(nil, s))
+	}
+}

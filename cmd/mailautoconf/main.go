@@ -1,0 +1,160 @@
+// Command mailautoconf publishes mail client auto-configuration (Thunderbird
+// autoconfig, Outlook Autodiscover, Apple profiles, DNS SRV records) from one
+// configuration file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"mailautoconf/internal/config"
+	"mailautoconf/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise
+// the module's build information is used.
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `mailautoconf publishes mail client auto-configuration.
+
+Usage:
+  mailautoconf serve [--config FILE] [--http ADDR]   run the service (demo configuration without --config)
+  mailautoconf check --config FILE                   validate a configuration file
+  mailautoconf version                               print the version (also --version)
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "version", "--version", "-version", "-v":
+		fmt.Fprintln(stdout, "mailautoconf", versionString())
+		return 0
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "mailautoconf: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// loadConfig loads the file, or the built-in demo when path is empty.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Demo()
+	}
+	return config.Load(path)
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file to validate")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" && fs.NArg() == 1 {
+		*path = fs.Arg(0)
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "mailautoconf check: --config FILE is required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	n := 0
+	for _, p := range cfg.Providers {
+		n += len(p.Domains)
+	}
+	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	return 0
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the built-in demo)")
+	httpAddr := fs.String("http", "", "HTTP listen address (default: the configuration's, or 127.0.0.1:8080)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(h)
+
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	addr := *httpAddr
+	if addr == "" {
+		addr = cfg.Listen.HTTP
+	}
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	srv, err := server.New(cfg, server.Options{HTTPAddr: addr, Version: versionString(), Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *path == "" {
+		printDemo(stdout, srv.Addr().String())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func printDemo(w io.Writer, addr string) {
+	fmt.Fprintf(w, `mailautoconf %s is serving the built-in demo configuration (example.com, example.net).
+Try:
+  curl 'http://%[2]s/mail/config-v1.1.xml?emailaddress=alice@example.com'
+  curl -H 'Host: autoconfig.example.com' 'http://%[2]s/mail/config-v1.1.xml'
+  curl 'http://%[2]s/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=bob@example.net'
+  curl -i 'http://%[2]s/mail/config-v1.1.xml?emailaddress=bob@unknown.org'
+`, versionString(), addr)
+}

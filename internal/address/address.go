@@ -1,0 +1,205 @@
+// Package address parses and normalises mailbox addresses and domain names.
+//
+// Every endpoint receives an address typed (or pasted) by a person into a mail
+// client, so the input is often sloppy: surrounding blanks, an upper-case
+// domain, a Unicode domain, or a '+' that a client forgot to percent-encode and
+// that therefore arrived as a space. This package is the single place where such
+// input is accepted or rejected, so that every protocol sees the same answer.
+package address
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// Limits from RFC 5321 section 4.5.3.1 and its errata: a local part of at most
+// 64 octets, a domain of at most 255 octets, and a whole forward path of at
+// most 256 octets including the angle brackets, that is 254 for the address.
+const (
+	MaxLocalPart = 64
+	MaxDomain    = 255
+	MaxAddress   = 254
+	maxLabel     = 63
+)
+
+// Address is a normalised mailbox address. Domain is lower-case and in
+// A-label (ASCII, punycode) form; Local keeps its case, as local parts are
+// case-sensitive in principle (RFC 5321 section 2.4).
+type Address struct {
+	Local  string
+	Domain string
+}
+
+// String returns local@domain.
+func (a Address) String() string { return a.Local + "@" + a.Domain }
+
+// Error explains why an input is not acceptable. Its message is safe to show
+// to a client: it never repeats the input.
+type Error struct{ Reason string }
+
+func (e *Error) Error() string { return "invalid email address: " + e.Reason }
+
+func invalid(format string, args ...any) error {
+	return &Error{Reason: fmt.Sprintf(format, args...)}
+}
+
+// IsInvalid reports whether err (or an error it wraps) is an *Error.
+func IsInvalid(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+// lookup converts Unicode domains to A-labels the way a resolver would
+// (UTS #46 with the lookup profile: case folding, no strict bidi surprises).
+var lookup = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false))
+
+// Parse parses and normalises a mailbox address.
+//
+// Accepted: surrounding white space; a space inside the local part, which is
+// taken for a '+' that lost its percent-encoding on the way (Thunderbird and
+// many web forms send "alice+tag@…" unencoded in a query string, and a query
+// decoder turns '+' into ' '); an upper-case or Unicode domain; a trailing dot
+// on the domain. Rejected with a reason: control characters (CR and LF
+// included), quotes, angle brackets, backslashes, quoted or commented local
+// parts, and parts longer than RFC 5321 allows.
+func Parse(s string) (Address, error) {
+	if len(s) > 4*MaxAddress {
+		// Do not even look at absurdly long input.
+		return Address{}, invalid("longer than %d octets", MaxAddress)
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Address{}, invalid("empty")
+	}
+	if !utf8.ValidString(s) {
+		return Address{}, invalid("not valid UTF-8")
+	}
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return Address{}, invalid("contains a control character")
+		case r == '\u2028' || r == '\u2029' || r == '\ufeff' || (r >= 0xe000 && r <= 0xf8ff):
+			return Address{}, invalid("contains a line separator or private-use character")
+		case strings.ContainsRune("\"'<>\\()[],;:`", r):
+			return Address{}, invalid("contains the character %q", r)
+		}
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return Address{}, invalid("no @")
+	}
+	local, domain := s[:at], s[at+1:]
+	if strings.IndexByte(local, '@') >= 0 {
+		return Address{}, invalid("more than one @")
+	}
+	local = strings.ReplaceAll(local, " ", "+")
+	if err := checkLocal(local); err != nil {
+		return Address{}, err
+	}
+	d, err := ParseDomain(domain)
+	if err != nil {
+		return Address{}, err
+	}
+	if len(local)+1+len(d) > MaxAddress {
+		return Address{}, invalid("longer than %d octets", MaxAddress)
+	}
+	return Address{Local: local, Domain: d}, nil
+}
+
+func checkLocal(local string) error {
+	switch {
+	case local == "":
+		return invalid("empty local part")
+	case len(local) > MaxLocalPart:
+		return invalid("local part longer than %d octets", MaxLocalPart)
+	case local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, ".."):
+		return invalid("misplaced dot in the local part")
+	}
+	for _, r := range local {
+		if r == ' ' || r == '\t' {
+			return invalid("white space in the local part")
+		}
+	}
+	return nil
+}
+
+// ParseDomain normalises a domain name: lower case, A-labels, no trailing dot.
+// It rejects names that are not valid host names (LDH labels of at most 63
+// octets, at most 255 octets in all) and IP literals.
+func ParseDomain(s string) (string, error) {
+	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+	if s == "" {
+		return "", invalid("empty domain")
+	}
+	if len(s) > 4*MaxDomain {
+		return "", invalid("domain longer than %d octets", MaxDomain)
+	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	var d string
+	if ascii {
+		d = strings.ToLower(s)
+	} else {
+		var err error
+		d, err = lookup.ToASCII(s)
+		if err != nil {
+			return "", invalid("domain is not a valid internationalised name")
+		}
+	}
+	if len(d) > MaxDomain {
+		return "", invalid("domain longer than %d octets", MaxDomain)
+	}
+	if net.ParseIP(d) != nil {
+		return "", invalid("domain is an IP address")
+	}
+	if err := checkHostname(d); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+// checkHostname checks an ASCII, lower-case name label by label.
+func checkHostname(d string) error {
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" {
+			return invalid("domain has an empty label")
+		}
+		if len(label) > maxLabel {
+			return invalid("domain label longer than %d octets", maxLabel)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return invalid("domain label starts or ends with a hyphen")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return invalid("domain contains the character %q", rune(c))
+			}
+		}
+	}
+	return nil
+}
+
+// IsHostname reports whether s is a syntactically valid host name (ASCII LDH
+// labels; case is not checked). It is used for configured server names.
+func IsHostname(s string) bool {
+	return len(s) <= MaxDomain && s != "" && checkHostname(strings.ToLower(strings.TrimSuffix(s, "."))) == nil
+}
+
+// HostDomain extracts the domain from an HTTP Host header, dropping the port.
+func HostDomain(host string) (string, error) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return ParseDomain(host)
+}

@@ -1,0 +1,161 @@
+// Package settings turns the configuration into the one value every protocol
+// renders from: the mail settings that apply to an address.
+//
+// A Catalog is built once per configuration load. It maps every served domain
+// to its provider, so that a request costs one map lookup whatever the number
+// of domains.
+package settings
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"mailautoconf/internal/address"
+	"mailautoconf/internal/config"
+)
+
+// Provider is a validated, defaulted provider from the configuration with its
+// position in the catalog. Renderers key their per-provider output by Index.
+type Provider struct {
+	config.Provider
+	Index int
+}
+
+// Incoming returns the incoming servers in configured (preference) order.
+func (p *Provider) Incoming() []config.Server { return p.filter(false) }
+
+// Outgoing returns the outgoing servers in configured (preference) order.
+func (p *Provider) Outgoing() []config.Server { return p.filter(true) }
+
+func (p *Provider) filter(smtp bool) []config.Server {
+	var out []config.Server
+	for _, s := range p.Servers {
+		if (s.Type == config.TypeSMTP) == smtp {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Catalog is the immutable lookup structure of one configuration.
+type Catalog struct {
+	Config    *config.Config
+	Providers []*Provider
+	exact     map[string]*Provider
+	wildcard  map[string]*Provider // "example.org" for "*.example.org"
+}
+
+// New builds a catalog from a validated configuration.
+func New(c *config.Config) *Catalog {
+	cat := &Catalog{
+		Config:   c,
+		exact:    make(map[string]*Provider),
+		wildcard: make(map[string]*Provider),
+	}
+	for i := range c.Providers {
+		p := &Provider{Provider: c.Providers[i], Index: i}
+		cat.Providers = append(cat.Providers, p)
+		for _, d := range p.Domains {
+			if base, ok := strings.CutPrefix(d, "*."); ok {
+				cat.wildcard[base] = p
+			} else {
+				cat.exact[d] = p
+			}
+		}
+	}
+	return cat
+}
+
+// Lookup finds the provider serving a normalised domain: an exact entry
+// first, then the closest "*.parent" wildcard. A wildcard does not match its
+// parent itself.
+func (c *Catalog) Lookup(domain string) (*Provider, bool) {
+	if p, ok := c.exact[domain]; ok {
+		return p, true
+	}
+	for d := domain; ; {
+		i := strings.IndexByte(d, '.')
+		if i < 0 {
+			return nil, false
+		}
+		d = d[i+1:]
+		if p, ok := c.wildcard[d]; ok {
+			return p, true
+		}
+	}
+}
+
+// Settings is what one request is about: a provider, the domain asked for
+// and, when the client sent one, the address.
+type Settings struct {
+	Provider *Provider
+	Domain   string
+	// Address is nil when the client did not say which mailbox it sets up;
+	// renderers then keep the %EMAIL…% placeholders for the client to fill.
+	Address *address.Address
+}
+
+// ErrUnknownDomain is returned for a domain no provider serves.
+var ErrUnknownDomain = errors.New("no mail settings are published for this domain")
+
+// ErrNoDomain is returned when neither an address nor the Host header names a
+// domain.
+var ErrNoDomain = errors.New("missing emailaddress parameter")
+
+// ForAddress resolves an address typed by a user.
+func (c *Catalog) ForAddress(raw string) (Settings, error) {
+	a, err := address.Parse(raw)
+	if err != nil {
+		return Settings{}, err
+	}
+	p, ok := c.Lookup(a.Domain)
+	if !ok {
+		return Settings{}, ErrUnknownDomain
+	}
+	return Settings{Provider: p, Domain: a.Domain, Address: &a}, nil
+}
+
+// ForHost resolves the domain from an HTTP Host header such as
+// "autoconfig.example.com:8080", for clients that send no address. One of
+// the prefixes is removed first; a host name without a known prefix (or
+// whose remainder is not served) is tried as it is, for .well-known requests
+// sent to the domain itself.
+func (c *Catalog) ForHost(host string, prefixes ...string) (Settings, error) {
+	d, err := address.HostDomain(host)
+	if err != nil {
+		return Settings{}, fmt.Errorf("%w (and the Host header names no domain)", ErrNoDomain)
+	}
+	for _, pre := range prefixes {
+		if rest, ok := strings.CutPrefix(d, pre); ok && rest != "" {
+			if p, ok := c.Lookup(rest); ok {
+				return Settings{Provider: p, Domain: rest}, nil
+			}
+		}
+	}
+	if p, ok := c.Lookup(d); ok {
+		return Settings{Provider: p, Domain: d}, nil
+	}
+	return Settings{}, ErrUnknownDomain
+}
+
+// Placeholder names of Thunderbird's autoconfig format, used in login-name
+// templates and understood by every renderer.
+const (
+	PlaceholderAddress = "%EMAILADDRESS%"
+	PlaceholderLocal   = "%EMAILLOCALPART%"
+	PlaceholderDomain  = "%EMAILDOMAIN%"
+)
+
+// Expand fills the placeholders of a template with the address. Without an
+// address it returns the template unchanged.
+func (s Settings) Expand(template string) string {
+	if s.Address == nil || !strings.Contains(template, "%") {
+		return template
+	}
+	return strings.NewReplacer(
+		PlaceholderAddress, s.Address.String(),
+		PlaceholderLocal, s.Address.Local,
+		PlaceholderDomain, s.Address.Domain,
+	).Replace(template)
+}

@@ -1,0 +1,67 @@
+// Package web holds the small pieces every HTTP endpoint shares: finding the
+// settings a request asks for and answering errors in plain text.
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"mailautoconf/internal/address"
+	"mailautoconf/internal/settings"
+)
+
+// QueryAddress returns the address parameter of a request. The name is
+// matched without regard to case: Thunderbird sends "emailaddress", some
+// other clients and hand-written links "emailAddress" or "EmailAddress".
+// Only the first value counts.
+func QueryAddress(r *http.Request, names ...string) (string, bool) {
+	q := r.URL.Query()
+	for _, n := range names {
+		if v, ok := q[n]; ok && len(v) > 0 {
+			return v[0], true
+		}
+	}
+	for k, v := range q {
+		for _, n := range names {
+			if strings.EqualFold(k, n) && len(v) > 0 {
+				return v[0], true
+			}
+		}
+	}
+	return "", false
+}
+
+// Resolve finds the settings a request is about: from the address parameter
+// when there is one, otherwise from the Host header with one of the given
+// prefixes (e.g. "autoconfig.") removed.
+func Resolve(c echo.Context, cat *settings.Catalog, prefixes ...string) (settings.Settings, error) {
+	if a, ok := QueryAddress(c.Request(), "emailaddress", "email"); ok {
+		return cat.ForAddress(a)
+	}
+	return cat.ForHost(c.Request().Host, prefixes...)
+}
+
+// Status returns the HTTP status for an error of Resolve.
+func Status(err error) int {
+	switch {
+	case address.IsInvalid(err), errors.Is(err, settings.ErrNoDomain):
+		return http.StatusBadRequest
+	case errors.Is(err, settings.ErrUnknownDomain):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+// Error answers err in plain text with its status. Messages of Resolve's
+// errors never repeat the input, so nothing a client sent is reflected.
+func Error(c echo.Context, err error) error {
+	code := Status(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		msg = http.StatusText(code)
+	}
+	return c.String(code, msg+"\n")
+}
