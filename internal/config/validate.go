@@ -88,6 +88,9 @@ func (v *validator) index(path string, n *yaml.Node) {
 				p = path + "." + p
 			}
 			v.index(p, n.Content[i+1])
+			// Report a field at its key's line: for a block sequence or
+			// mapping the value starts on the next line.
+			v.lines[p] = n.Content[i].Line
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
