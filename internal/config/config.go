@@ -27,8 +27,13 @@ type Config struct {
 	Signing Signing `yaml:"signing"`
 	// TrustedProxies lists the addresses or CIDR ranges of reverse proxies
 	// whose X-Forwarded-* headers are believed.
-	TrustedProxies []string   `yaml:"trusted_proxies"`
-	Providers      []Provider `yaml:"providers"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS, Limits, Log and Metrics are operational settings (see ops.go).
+	TLS       TLS        `yaml:"tls"`
+	Limits    Limits     `yaml:"limits"`
+	Log       Log        `yaml:"log"`
+	Metrics   Metrics    `yaml:"metrics"`
+	Providers []Provider `yaml:"providers"`
 }
 
 // Listen holds the addresses the service listens on. A command-line flag
