@@ -11,6 +11,7 @@ import (
 
 	"mailautoconf/autoconfig"
 	"mailautoconf/internal/settings"
+	"mailautoconf/mobileconfig"
 )
 
 func (s *Server) routes() *echo.Echo {
@@ -27,6 +28,15 @@ func (s *Server) routes() *echo.Echo {
 	for _, p := range []string{"/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"} {
 		e.GET(p, ac)
 		e.HEAD(p, ac)
+	}
+
+	mc := mobileconfig.Handler(func() (*settings.Catalog, *mobileconfig.Renderer) {
+		st := s.State()
+		return st.Catalog, st.Mobileconfig
+	})
+	for _, p := range []string{"/mobileconfig", "/email.mobileconfig"} {
+		e.GET(p, mc)
+		e.HEAD(p, mc)
 	}
 	return e
 }

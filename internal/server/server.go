@@ -17,6 +17,7 @@ import (
 	"mailautoconf/autoconfig"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
+	"mailautoconf/mobileconfig"
 )
 
 // Limits that protect the service from slow or greedy clients. Every
@@ -37,6 +38,9 @@ const (
 type State struct {
 	Catalog    *settings.Catalog
 	Autoconfig *autoconfig.Renderer
+	// Mobileconfig renders (and signs) Apple profiles; it holds the
+	// signing certificate, so a reload re-reads renewed files.
+	Mobileconfig *mobileconfig.Renderer
 }
 
 // NewState renders a validated configuration.
@@ -46,7 +50,11 @@ func NewState(cfg *config.Config) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &State{Catalog: cat, Autoconfig: ac}, nil
+	mc, err := mobileconfig.NewRenderer(cat)
+	if err != nil {
+		return nil, err
+	}
+	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc}, nil
 }
 
 // Options configure a Server.
