@@ -150,6 +150,7 @@ func (v *validator) config(c *Config) {
 			owner[d] = dp
 		}
 	}
+	v.aliasOwners(c, owner)
 }
 
 func (v *validator) provider(path string, p *Provider) {

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"mailautoconf/autoconfig"
+	"mailautoconf/autodiscover"
 	"mailautoconf/internal/settings"
 	"mailautoconf/mobileconfig"
 )
@@ -19,7 +20,12 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.recoverer, s.accessLog, middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)))
+	e.Use(s.recoverer, s.accessLog, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: fmt.Sprintf("%dB", MaxBodyBytes),
+		// Autodiscover enforces its own, smaller limit and answers an
+		// oversized body with an Autodiscover error document.
+		Skipper: autodiscover.SkipBodyLimit,
+	}))
 
 	ac := autoconfig.Handler(func() (*settings.Catalog, *autoconfig.Renderer) {
 		st := s.State()
@@ -38,6 +44,11 @@ func (s *Server) routes() *echo.Echo {
 		e.GET(p, mc)
 		e.HEAD(p, mc)
 	}
+
+	autodiscover.Register(e, func() (*settings.Catalog, *autodiscover.Renderer) {
+		st := s.State()
+		return st.Catalog, st.Autodiscover
+	})
 	return e
 }
 

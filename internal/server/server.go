@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailautoconf/autoconfig"
+	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/mobileconfig"
@@ -41,6 +42,8 @@ type State struct {
 	// Mobileconfig renders (and signs) Apple profiles; it holds the
 	// signing certificate, so a reload re-reads renewed files.
 	Mobileconfig *mobileconfig.Renderer
+	// Autodiscover renders Microsoft Autodiscover (POX and v2 JSON).
+	Autodiscover *autodiscover.Renderer
 }
 
 // NewState renders a validated configuration.
@@ -54,7 +57,11 @@ func NewState(cfg *config.Config) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc}, nil
+	ad, err := autodiscover.NewRenderer(cat)
+	if err != nil {
+		return nil, err
+	}
+	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad}, nil
 }
 
 // Options configure a Server.

@@ -44,14 +44,16 @@ type Catalog struct {
 	Providers []*Provider
 	exact     map[string]*Provider
 	wildcard  map[string]*Provider // "example.org" for "*.example.org"
+	canonical map[string]string    // alias domain -> the provider's domain
 }
 
 // New builds a catalog from a validated configuration.
 func New(c *config.Config) *Catalog {
 	cat := &Catalog{
-		Config:   c,
-		exact:    make(map[string]*Provider),
-		wildcard: make(map[string]*Provider),
+		Config:    c,
+		exact:     make(map[string]*Provider),
+		wildcard:  make(map[string]*Provider),
+		canonical: make(map[string]string),
 	}
 	for i := range c.Providers {
 		p := &Provider{Provider: c.Providers[i], Index: i}
@@ -63,8 +65,21 @@ func New(c *config.Config) *Catalog {
 				cat.exact[d] = p
 			}
 		}
+		// An alias domain is served by its provider like any other of
+		// its domains; Canonical tells what it stands for.
+		for alias, canon := range p.Aliases {
+			cat.exact[alias] = p
+			cat.canonical[alias] = canon
+		}
 	}
 	return cat
+}
+
+// Canonical returns the provider domain that an alias domain stands for, and
+// false when domain is not an alias.
+func (c *Catalog) Canonical(domain string) (string, bool) {
+	d, ok := c.canonical[domain]
+	return d, ok
 }
 
 // Lookup finds the provider serving a normalised domain: an exact entry
@@ -94,6 +109,19 @@ type Settings struct {
 	// Address is nil when the client did not say which mailbox it sets up;
 	// renderers then keep the %EMAIL…% placeholders for the client to fill.
 	Address *address.Address
+	// CanonicalDomain is set when Domain is an alias domain of the
+	// provider: the provider's own domain that it stands for.
+	CanonicalDomain string
+}
+
+// Canonical returns the mailbox address that Address stands for: the same
+// local part at the canonical domain when Domain is an alias, Address itself
+// otherwise (nil without an address).
+func (s Settings) Canonical() *address.Address {
+	if s.Address == nil || s.CanonicalDomain == "" {
+		return s.Address
+	}
+	return &address.Address{Local: s.Address.Local, Domain: s.CanonicalDomain}
 }
 
 // ErrUnknownDomain is returned for a domain no provider serves.
@@ -113,7 +141,8 @@ func (c *Catalog) ForAddress(raw string) (Settings, error) {
 	if !ok {
 		return Settings{}, ErrUnknownDomain
 	}
-	return Settings{Provider: p, Domain: a.Domain, Address: &a}, nil
+	canon, _ := c.Canonical(a.Domain)
+	return Settings{Provider: p, Domain: a.Domain, Address: &a, CanonicalDomain: canon}, nil
 }
 
 // ForHost resolves the domain from an HTTP Host header such as
@@ -129,12 +158,14 @@ func (c *Catalog) ForHost(host string, prefixes ...string) (Settings, error) {
 	for _, pre := range prefixes {
 		if rest, ok := strings.CutPrefix(d, pre); ok && rest != "" {
 			if p, ok := c.Lookup(rest); ok {
-				return Settings{Provider: p, Domain: rest}, nil
+				canon, _ := c.Canonical(rest)
+				return Settings{Provider: p, Domain: rest, CanonicalDomain: canon}, nil
 			}
 		}
 	}
 	if p, ok := c.Lookup(d); ok {
-		return Settings{Provider: p, Domain: d}, nil
+		canon, _ := c.Canonical(d)
+		return Settings{Provider: p, Domain: d, CanonicalDomain: canon}, nil
 	}
 	return Settings{}, ErrUnknownDomain
 }

@@ -1,0 +1,240 @@
+package autodiscover
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"mailautoconf/internal/address"
+	"mailautoconf/internal/settings"
+	"mailautoconf/internal/web"
+)
+
+// Paths, in the spelling routes are registered with. CanonicalPath maps
+// every casing clients use onto them.
+const (
+	POXPath  = "/autodiscover/autodiscover.xml"
+	JSONPath = "/autodiscover/autodiscover.json"
+)
+
+// drainBytes is how much of an oversized body is read and thrown away
+// before answering. Without it the server would close the connection while
+// the client is still sending, and most clients then report a connection
+// error instead of reading the answer. Beyond it the connection is closed.
+const drainBytes = 2 << 20
+
+// Current returns the catalog and renderer of the configuration in force, so
+// a reload never mixes two configurations within one request.
+type Current func() (*settings.Catalog, *Renderer)
+
+// Register adds the Autodiscover routes and the path-case middleware to e.
+// The POX body limit is this package's own (MaxBodyBytes): give the
+// server-wide body limit SkipBodyLimit as its skipper, so that an oversized
+// body gets an Autodiscover error rather than a plain-text 413.
+func Register(e *echo.Echo, current Current) {
+	e.Pre(CanonicalPath)
+	pox := Handler(current)
+	e.POST(POXPath, pox)
+	// Administrators test the URL with a browser: a GET gets a readable
+	// error document instead of 404 or 405.
+	e.GET(POXPath, pox)
+	e.HEAD(POXPath, pox)
+	js := JSONHandler(current)
+	e.GET(JSONPath, js)
+	e.GET(JSONPath+"/*", js)
+}
+
+// SkipBodyLimit tells the server-wide body limit to leave POX requests to
+// the handler, which enforces its own, smaller limit.
+func SkipBodyLimit(c echo.Context) bool { return c.Path() == POXPath }
+
+// CanonicalPath is an echo Pre middleware that rewrites the Autodiscover
+// paths, in whatever case they arrive, to their registered lower-case
+// spelling. Outlook sends "/Autodiscover/Autodiscover.xml", other clients
+// "/autodiscover/autodiscover.xml" or "/AutoDiscover/AutoDiscover.xml";
+// IIS, where Exchange runs, matches paths without regard to case. Only the
+// two prefixes are touched: the address in a v2 JSON path keeps its case,
+// and no other route is affected.
+func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		p := u.Path
+		switch {
+		case len(p) == len(POXPath) && strings.EqualFold(p, POXPath) && p != POXPath:
+			u.Path, u.RawPath = POXPath, ""
+		case len(p) >= len(JSONPath) && strings.EqualFold(p[:len(JSONPath)], JSONPath) &&
+			(len(p) == len(JSONPath) || p[len(JSONPath)] == '/') && p[:len(JSONPath)] != JSONPath:
+			u.Path, u.RawPath = JSONPath+p[len(JSONPath):], ""
+		}
+		return next(c)
+	}
+}
+
+// Handler serves the POX endpoint. Every answer is HTTP 200 with an
+// Autodiscover document, errors included, as Exchange does.
+func Handler(current Current) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		_, r := current()
+		now := time.Now()
+		req := c.Request()
+		if req.Method != http.MethodPost {
+			return reply(c, r.Error(errInvalid, now,
+				"This is the Autodiscover service. Mail clients POST an Autodiscover request "+
+					"with an EMailAddress to this URL; a browser can only see this message."))
+		}
+		body, err := readBody(req)
+		if err != nil {
+			return reply(c, r.Error(errInvalid, now, err.Error()))
+		}
+		ar, err := ParseRequest(body)
+		if err != nil {
+			return reply(c, r.Error(errInvalid, now, err.Error()))
+		}
+		return reply(c, answer(current, ar, now))
+	}
+}
+
+// answer resolves a parsed request. The catalog and renderer are taken
+// together, after the body was read, so a reload during a slow upload is
+// seen as a whole.
+func answer(current Current, ar Request, now time.Time) []byte {
+	cat, r := current()
+	mobile := false
+	switch {
+	case ar.Schema == "" || strings.EqualFold(ar.Schema, NSOutlook):
+		// No schema at all is taken for Outlook's: some scripted
+		// clients leave it out, and it is the only one for mail.
+	case strings.EqualFold(ar.Schema, NSMobile):
+		mobile = true
+	default:
+		return r.Error(errNoSchema, now, "the AcceptableResponseSchema is not supported; ask for "+NSOutlook+" or "+NSMobile)
+	}
+	s, err := cat.ForAddress(ar.Email)
+	if err != nil {
+		// The errors of ForAddress never repeat the input.
+		kind := errInvalid
+		if mobile {
+			kind = errMobileInvalid
+		}
+		return r.Error(kind, now, err.Error())
+	}
+	if !mobile {
+		return r.Settings(s)
+	}
+	if doc, ok := r.Mobile(s); ok {
+		return doc
+	}
+	return r.Error(errMobileNone, now, "no Exchange ActiveSync service is offered for this domain")
+}
+
+// readBody reads at most MaxBodyBytes. A larger body is drained (up to
+// drainBytes) and refused.
+func readBody(req *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, badRequest("the request body could not be read")
+	}
+	if len(body) > MaxBodyBytes {
+		_, _ = io.CopyN(io.Discard, req.Body, drainBytes)
+		return nil, badRequest("the request body is larger than %d bytes", MaxBodyBytes)
+	}
+	return body, nil
+}
+
+func reply(c echo.Context, doc []byte) error {
+	return c.Blob(http.StatusOK, ContentType, doc)
+}
+
+// Autodiscover v2 protocols. Clients spell them in any case: Outlook sends
+// "Autodiscoverv1".
+const (
+	ProtocolV1         = "AutodiscoverV1"
+	ProtocolActiveSync = "ActiveSync"
+)
+
+// jsonAnswer is the v2 answer, field names as Microsoft 365 spells them.
+type jsonAnswer struct {
+	Protocol string `json:"Protocol"`
+	URL      string `json:"Url"`
+}
+
+// jsonError is the v2 error form.
+type jsonError struct {
+	Code    string `json:"ErrorCode"`
+	Message string `json:"ErrorMessage"`
+}
+
+// JSONHandler serves Autodiscover v2:
+//
+//	GET /autodiscover/autodiscover.json?Email=<address>&Protocol=AutodiscoverV1
+//	GET /autodiscover/autodiscover.json/v1.0/<address>?Protocol=AutodiscoverV1
+//
+// The answer only names the URL of the POX endpoint (or the ActiveSync
+// URL); the settings themselves come from there.
+func JSONHandler(current Current) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cat, r := current()
+		req := c.Request()
+		proto, _ := web.QueryAddress(req, "Protocol")
+		var want string
+		switch {
+		case strings.EqualFold(proto, ProtocolV1):
+			want = ProtocolV1
+		case strings.EqualFold(proto, ProtocolActiveSync):
+			want = ProtocolActiveSync
+		default:
+			return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidProtocol",
+				"The given protocol value '" + sanitize(proto) + "' is invalid. Supported values are '" +
+					ProtocolV1 + "," + ProtocolActiveSync + "'."})
+		}
+		raw, ok := "", false
+		switch rest := strings.TrimPrefix(req.URL.Path, JSONPath); rest {
+		case "", "/":
+			raw, ok = web.QueryAddress(req, "Email")
+		default:
+			ver, addr, found := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+			if !found || !strings.EqualFold(ver, "v1.0") {
+				return jsonReply(c, http.StatusNotFound, jsonError{"NotFound",
+					"use " + JSONPath + "/v1.0/<address> or " + JSONPath + "?Email=<address>"})
+			}
+			raw, ok = addr, true
+		}
+		if !ok {
+			return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidUser", "missing Email parameter"})
+		}
+		s, err := cat.ForAddress(raw)
+		switch {
+		case address.IsInvalid(err):
+			return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidUser", err.Error()})
+		case errors.Is(err, settings.ErrUnknownDomain):
+			return jsonReply(c, http.StatusNotFound, jsonError{"NotFound", err.Error()})
+		case err != nil:
+			return jsonReply(c, web.Status(err), jsonError{"InternalError", http.StatusText(web.Status(err))})
+		}
+		if want == ProtocolActiveSync {
+			u := r.ActiveSyncURL(s.Provider)
+			if u == "" {
+				return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidProtocol",
+					"ActiveSync is not offered for this domain. Supported values are '" + ProtocolV1 + "'."})
+			}
+			return jsonReply(c, http.StatusOK, jsonAnswer{ProtocolActiveSync, u})
+		}
+		// The domain asked for, not the canonical one of an alias: the
+		// POX endpoint there answers with the redirect to the mailbox.
+		return jsonReply(c, http.StatusOK, jsonAnswer{ProtocolV1,
+			"https://autodiscover." + s.Address.Domain + POXPath})
+	}
+}
+
+func jsonReply(c echo.Context, code int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(code, "application/json", b)
+}
