@@ -55,6 +55,9 @@ type Provider struct {
 	Domains     []string `yaml:"domains"`
 	// Documentation is a page for people with the manual settings.
 	Documentation string `yaml:"documentation_url"`
+	// LogoURL is an image (http or https) shown on the settings page for
+	// people, next to DisplayName.
+	LogoURL string `yaml:"logo_url"`
 	// Username is the default login-name template for all servers.
 	Username string `yaml:"username"`
 	// Authentication is the default authentication for all servers.
@@ -90,6 +93,10 @@ type Server struct {
 	Security       string     `yaml:"security"`
 	Authentication StringList `yaml:"authentication"`
 	Username       string     `yaml:"username"`
+	// Weight is the SRV weight (RFC 2782): servers of one service with a
+	// weight share a priority and split the load by weight; without one
+	// they are tried in configured order.
+	Weight int `yaml:"weight"`
 }
 
 // StringList accepts either a single string or a list of strings.

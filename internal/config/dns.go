@@ -1,7 +1,255 @@
 package config
 
-// DNS configures the built-in authoritative DNS server and the zone export.
-type DNS struct{}
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"mailautoconf/internal/address"
+)
+
+// Zone modes: what the built-in DNS server is authoritative for.
+const (
+	// ZoneDomain makes every served domain a zone of its own (SOA and NS
+	// at example.com). Right for a domain whose DNS is delegated to this
+	// service as a whole, for the demo and for the zone export.
+	ZoneDomain = "domain"
+	// ZoneTCP makes _tcp.<domain> the zone, so a hoster who keeps their
+	// own DNS for the domain only delegates "_tcp" to this service. The
+	// autoconfig./autodiscover. addresses then belong in the hoster's
+	// zone: `mailautoconf records` prints them for pasting.
+	ZoneTCP = "_tcp"
+)
+
+// DNS defaults.
+const (
+	DefaultDNSTTL         = 3600
+	DefaultNegativeTTL    = 300
+	DefaultRateLimit      = 50 // responses per second per source network
+	DefaultRateBurst      = 100
+	DefaultRateSlip       = 2
+	DefaultIPv4RatePrefix = 24
+	DefaultIPv6RatePrefix = 56
+)
+
+// DNS configures the built-in authoritative DNS server and the zone export
+// (`mailautoconf records`). The SRV records themselves come from the
+// providers' servers; this section only adds what DNS needs on top.
+type DNS struct {
+	// Zone is "domain" (default) or "_tcp", see ZoneDomain and ZoneTCP.
+	Zone string `yaml:"zone"`
+	// TTL of every published record, in seconds.
+	TTL int `yaml:"ttl"`
+	// NegativeTTL is the SOA minimum: how long resolvers cache "no such
+	// record" (RFC 2308).
+	NegativeTTL int `yaml:"negative_ttl"`
+	// Serial is the SOA serial. Nothing transfers the zones from this
+	// server, so it only matters to whoever loads the exported zone.
+	Serial uint32 `yaml:"serial"`
+	// Nameservers are the NS records of every zone (host names). Default:
+	// ns.<provider id> of the first provider.
+	Nameservers []string `yaml:"nameservers"`
+	// Hostmaster is the SOA contact address. Default: hostmaster@<zone>.
+	Hostmaster string `yaml:"hostmaster"`
+	// ServiceAddresses are the IPv4/IPv6 addresses of this service,
+	// published as A/AAAA records of autoconfig.<domain> and
+	// autodiscover.<domain>.
+	ServiceAddresses []string `yaml:"service_addresses"`
+	// ServiceCNAME publishes autoconfig.<domain> and autodiscover.<domain>
+	// as aliases of this host name instead (exclusive with
+	// service_addresses).
+	ServiceCNAME string `yaml:"service_cname"`
+	// Hosts gives addresses of other names inside the served zones, such
+	// as the mail servers or the name servers, so that SRV targets resolve
+	// on this server too. Names outside the zones are ignored.
+	Hosts map[string][]string `yaml:"hosts"`
+	// PublishUnavailable publishes "0 0 0 ." (service decidedly not
+	// available, RFC 2782 and RFC 6186 section 4) for every mail service
+	// the provider does not offer, so that clients stop guessing.
+	PublishUnavailable bool `yaml:"publish_unavailable"`
+	// RateLimit limits UDP responses per source network.
+	RateLimit RateLimit `yaml:"rate_limit"`
+
+	// HostAddrs is Hosts parsed: lower-case FQDN-less name -> addresses.
+	HostAddrs map[string][]netip.Addr `yaml:"-"`
+	// ServiceAddrs is ServiceAddresses parsed.
+	ServiceAddrs []netip.Addr `yaml:"-"`
+}
+
+// RateLimit is a per-source response-rate limit for UDP. Over UDP the
+// source address is not verified, so without a limit anybody could make
+// this server send answers to a victim (reflection). TCP is not limited: its
+// handshake proves the source.
+type RateLimit struct {
+	// ResponsesPerSecond per source network; 0 turns the limit off.
+	// Default 50.
+	ResponsesPerSecond *int `yaml:"responses_per_second"`
+	// Burst is how many responses a quiet network may get at once.
+	Burst int `yaml:"burst"`
+	// Slip: of the responses over the limit, every Slip-th is sent as an
+	// empty truncated answer (TC=1) instead of being dropped, so that a
+	// real resolver behind a busy network retries over TCP. 1 truncates
+	// all, 0 drops all. Default 2.
+	Slip *int `yaml:"slip"`
+	// IPv4Prefix and IPv6Prefix group sources into networks.
+	IPv4Prefix int `yaml:"ipv4_prefix"`
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+}
+
+// Rate is the configured responses per second (0 = off).
+func (r RateLimit) Rate() int {
+	if r.ResponsesPerSecond == nil {
+		return DefaultRateLimit
+	}
+	return *r.ResponsesPerSecond
+}
+
+// SlipEvery is the configured slip ratio.
+func (r RateLimit) SlipEvery() int {
+	if r.Slip == nil {
+		return DefaultRateSlip
+	}
+	return *r.Slip
+}
 
 // dns validates and defaults the DNS section.
-func (v *validator) dns(c *Config) {}
+func (v *validator) dns(c *Config) {
+	d := &c.DNS
+	if c.Listen.DNS != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.DNS); err != nil {
+			v.errorf("listen.dns", "%q is not a host:port address", c.Listen.DNS)
+		}
+	}
+	d.Zone = strings.ToLower(strings.TrimSpace(d.Zone))
+	switch d.Zone {
+	case "":
+		d.Zone = ZoneDomain
+	case ZoneDomain, ZoneTCP:
+	default:
+		v.errorf("dns.zone", "%q is not %q or %q", d.Zone, ZoneDomain, ZoneTCP)
+	}
+	if d.TTL == 0 {
+		d.TTL = DefaultDNSTTL
+	}
+	if d.TTL < 0 || d.TTL > 1<<31-1 {
+		v.errorf("dns.ttl", "%d is not a TTL in seconds", d.TTL)
+	}
+	if d.NegativeTTL == 0 {
+		d.NegativeTTL = DefaultNegativeTTL
+	}
+	if d.NegativeTTL < 0 || d.NegativeTTL > 1<<31-1 {
+		v.errorf("dns.negative_ttl", "%d is not a TTL in seconds", d.NegativeTTL)
+	}
+	if d.Serial == 0 {
+		d.Serial = 1
+	}
+	for i, ns := range d.Nameservers {
+		p := fmt.Sprintf("dns.nameservers[%d]", i)
+		n := normHost(ns)
+		if !address.IsHostname(n) {
+			v.errorf(p, "%q is not a host name", ns)
+		}
+		d.Nameservers[i] = n
+	}
+	if d.Hostmaster != "" {
+		if a, err := address.Parse(d.Hostmaster); err != nil {
+			v.errorf("dns.hostmaster", "%q is not a mail address", d.Hostmaster)
+		} else if strings.Contains(a.Local, ".") {
+			// The SOA RNAME turns the first dot into the "@", so a dot
+			// in the local part would need an escape many tools get wrong.
+			v.errorf("dns.hostmaster", "%q: the local part must not contain a dot in the SOA", d.Hostmaster)
+		} else {
+			d.Hostmaster = a.String()
+		}
+	}
+	d.ServiceAddrs = nil
+	for i, s := range d.ServiceAddresses {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil || a.Zone() != "" {
+			v.errorf(fmt.Sprintf("dns.service_addresses[%d]", i), "%q is not an IP address", s)
+			continue
+		}
+		d.ServiceAddrs = append(d.ServiceAddrs, a.Unmap())
+	}
+	if d.ServiceCNAME != "" {
+		d.ServiceCNAME = normHost(d.ServiceCNAME)
+		switch {
+		case !address.IsHostname(d.ServiceCNAME):
+			v.errorf("dns.service_cname", "%q is not a host name", d.ServiceCNAME)
+		case len(d.ServiceAddresses) > 0:
+			v.errorf("dns.service_cname", "give either service_addresses or service_cname, not both (a CNAME owner has no other records)")
+		}
+	}
+	d.HostAddrs = map[string][]netip.Addr{}
+	names := make([]string, 0, len(d.Hosts))
+	for n := range d.Hosts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := "dns.hosts." + n
+		h := normHost(n)
+		if !address.IsHostname(h) {
+			v.errorf(p, "%q is not a host name", n)
+			continue
+		}
+		if len(d.Hosts[n]) == 0 {
+			v.errorf(p, "at least one address is required")
+		}
+		for i, s := range d.Hosts[n] {
+			a, err := netip.ParseAddr(strings.TrimSpace(s))
+			if err != nil || a.Zone() != "" {
+				v.errorf(fmt.Sprintf("%s[%d]", p, i), "%q is not an IP address", s)
+				continue
+			}
+			d.HostAddrs[h] = append(d.HostAddrs[h], a.Unmap())
+		}
+	}
+	for i, p := range c.Providers {
+		for j, s := range p.Servers {
+			if s.Weight < 0 || s.Weight > 65535 {
+				v.errorf(fmt.Sprintf("providers[%d].servers[%d].weight", i, j), "%d is not 0..65535", s.Weight)
+			}
+		}
+	}
+	r := &d.RateLimit
+	if r.ResponsesPerSecond == nil {
+		n := DefaultRateLimit
+		r.ResponsesPerSecond = &n
+	}
+	if *r.ResponsesPerSecond < 0 {
+		v.errorf("dns.rate_limit.responses_per_second", "%d must be 0 (off) or more", *r.ResponsesPerSecond)
+	}
+	if r.Burst == 0 {
+		r.Burst = max(DefaultRateBurst, 2**r.ResponsesPerSecond)
+	}
+	if r.Burst < 0 {
+		v.errorf("dns.rate_limit.burst", "%d must be positive", r.Burst)
+	}
+	if r.Slip == nil {
+		n := DefaultRateSlip
+		r.Slip = &n
+	}
+	if *r.Slip < 0 || *r.Slip > 10 {
+		v.errorf("dns.rate_limit.slip", "%d is not 0..10", *r.Slip)
+	}
+	if r.IPv4Prefix == 0 {
+		r.IPv4Prefix = DefaultIPv4RatePrefix
+	}
+	if r.IPv4Prefix < 8 || r.IPv4Prefix > 32 {
+		v.errorf("dns.rate_limit.ipv4_prefix", "%d is not 8..32", r.IPv4Prefix)
+	}
+	if r.IPv6Prefix == 0 {
+		r.IPv6Prefix = DefaultIPv6RatePrefix
+	}
+	if r.IPv6Prefix < 16 || r.IPv6Prefix > 128 {
+		v.errorf("dns.rate_limit.ipv6_prefix", "%d is not 16..128", r.IPv6Prefix)
+	}
+}
+
+// normHost lower-cases a host name and removes a trailing dot.
+func normHost(s string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
+}

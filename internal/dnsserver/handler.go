@@ -1,0 +1,239 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// MaxUDPSize is the largest UDP answer sent, whatever the client's EDNS
+// buffer: 1232 octets fit in the IPv6 minimum MTU without fragmentation
+// (DNS flag day 2020), and a small ceiling keeps reflected answers small.
+const MaxUDPSize = 1232
+
+// Handler answers DNS queries from the zones of the configuration in force.
+type Handler struct {
+	current func() *Zones
+	log     *slog.Logger
+}
+
+// NewHandler returns a handler; current returns the zones in force, so a
+// reload never mixes two configurations within one answer.
+func NewHandler(current func() *Zones, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{current: current, log: log}
+}
+
+// ServeDNS implements dns.Handler. It never recurses: names outside the
+// zones get REFUSED and the RA flag is never set.
+func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("panic answering a DNS query", "panic", fmt.Sprint(p))
+			m := new(dns.Msg)
+			m.SetRcode(r, dns.RcodeServerFailure)
+			_ = w.WriteMsg(m)
+		}
+	}()
+	z := h.current()
+	udp := false
+	if ua, ok := w.RemoteAddr().(*net.UDPAddr); ok {
+		udp = true
+		if z.limiter != nil {
+			src, _ := netip.AddrFromSlice(ua.IP)
+			switch z.limiter.check(src) {
+			case drop:
+				return
+			case slip:
+				h.write(w, truncated(r, dns.RcodeSuccess, true))
+				return
+			}
+		}
+	}
+	h.write(w, z.Respond(r, udp))
+}
+
+func (h *Handler) write(w dns.ResponseWriter, b []byte) {
+	if b == nil {
+		return
+	}
+	if _, err := w.Write(b); err != nil {
+		h.log.Debug("writing a DNS answer", "remote", w.RemoteAddr().String(), "err", err)
+	}
+}
+
+// Respond builds the wire-format answer to a query. udp selects the size
+// limits of UDP (512 octets without EDNS, the client's buffer up to
+// MaxUDPSize with it); over TCP the full answer is always sent.
+func (z *Zones) Respond(r *dns.Msg, udp bool) []byte {
+	if r.Opcode != dns.OpcodeQuery {
+		return small(r, dns.RcodeNotImplemented, false)
+	}
+	if len(r.Question) != 1 {
+		return small(r, dns.RcodeFormatError, false)
+	}
+	opt := r.IsEdns0()
+	if opt != nil && opt.Version() != 0 {
+		return small(r, dns.RcodeBadVers, false) // RFC 6891 section 6.1.3
+	}
+	q := r.Question[0]
+	switch {
+	case q.Qtype == dns.TypeOPT:
+		return small(r, dns.RcodeFormatError, false)
+	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
+		return small(r, dns.RcodeRefused, false)
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		// The zones come from the configuration; whoever needs them
+		// exports them with `mailautoconf records`, not by transfer.
+		return small(r, dns.RcodeRefused, false)
+	}
+	name := q.Name
+	if hasUpper(name) {
+		name = strings.ToLower(name)
+	}
+	if n, ok := z.names[name]; ok {
+		tpl := n.nodata
+		switch {
+		case q.Qtype == dns.TypeANY:
+			tpl = n.any
+		default:
+			if a, ok := n.answer[q.Qtype]; ok {
+				tpl = a
+			}
+		}
+		if b, ok := patch(tpl, r, opt, udp); ok {
+			return b
+		}
+	}
+	zone := z.zoneOf(name)
+	if zone == nil {
+		return small(r, dns.RcodeRefused, false)
+	}
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeNameError)
+	m.Authoritative = true
+	m.Ns = []dns.RR{zone.negSOA}
+	return finish(m, opt, udp)
+}
+
+// patch fills a pre-packed answer in for this query: ID, RD and CD copied
+// from the query, the question name in the query's own case (resolvers
+// using 0x20 randomisation check it; compression pointers make the owner
+// names follow), the query type, and an OPT record when the query had one.
+func patch(tpl []byte, r *dns.Msg, opt *dns.OPT, udp bool) ([]byte, bool) {
+	q := r.Question[0]
+	b := make([]byte, len(tpl), len(tpl)+11)
+	copy(b, tpl)
+	binary.BigEndian.PutUint16(b[0:], r.Id)
+	if r.RecursionDesired {
+		b[2] |= 0x01
+	}
+	if r.CheckingDisabled {
+		b[3] |= 0x10
+	}
+	end, err := dns.PackDomainName(q.Name, b, 12, nil, false)
+	if err != nil || end+4 > len(b) || b[end] != 0 || b[end+1] != 0 {
+		// Not the layout packed in advance: let the slow path answer.
+		return nil, false
+	}
+	binary.BigEndian.PutUint16(b[end:], q.Qtype)
+	binary.BigEndian.PutUint16(b[end+2:], q.Qclass)
+	if udp && len(b)+optLen(opt) > udpLimit(opt) {
+		// RFC 2181 section 9: rather than a partial RRset, an empty
+		// answer with TC=1; the resolver asks again over TCP.
+		b = b[:end+4]
+		b[2] |= 0x02
+		clear(b[6:10]) // ANCOUNT, NSCOUNT
+	}
+	if opt != nil {
+		b = appendOPT(b, opt.Do())
+	}
+	return b, true
+}
+
+func optLen(opt *dns.OPT) int {
+	if opt == nil {
+		return 0
+	}
+	return 11
+}
+
+// udpLimit is the largest UDP answer for a query (RFC 6891 section 6.2.5).
+func udpLimit(opt *dns.OPT) int {
+	if opt == nil {
+		return dns.MinMsgSize
+	}
+	return min(max(int(opt.UDPSize()), dns.MinMsgSize), MaxUDPSize)
+}
+
+// appendOPT adds our OPT record (RFC 6891): the buffer we accept, and the DO
+// bit copied from the query (RFC 3225 section 3).
+func appendOPT(b []byte, do bool) []byte {
+	var flags byte
+	if do {
+		flags = 0x80
+	}
+	b = append(b, 0, 0, byte(dns.TypeOPT), byte(MaxUDPSize>>8), byte(MaxUDPSize&0xff), 0, 0, flags, 0, 0, 0)
+	binary.BigEndian.PutUint16(b[10:], binary.BigEndian.Uint16(b[10:])+1)
+	return b
+}
+
+// small builds an answer without records (errors, REFUSED), echoing the
+// question and EDNS.
+func small(r *dns.Msg, rcode int, aa bool) []byte {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.Authoritative = aa
+	m.Question = clipQuestion(r.Question)
+	return finish(m, r.IsEdns0(), false)
+}
+
+// truncated is an empty answer with TC=1, for rate-limit slips.
+func truncated(r *dns.Msg, rcode int, aa bool) []byte {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.Authoritative = aa
+	m.Truncated = true
+	m.Question = clipQuestion(r.Question)
+	return finish(m, r.IsEdns0(), false)
+}
+
+func clipQuestion(q []dns.Question) []dns.Question {
+	if len(q) > 1 {
+		return q[:1]
+	}
+	return q
+}
+
+// finish adds EDNS, packs, and truncates for UDP.
+func finish(m *dns.Msg, opt *dns.OPT, udp bool) []byte {
+	if opt != nil || m.Rcode > 0xF {
+		do := opt != nil && opt.Do()
+		m.SetEdns0(MaxUDPSize, do)
+	}
+	m.Compress = true
+	if udp {
+		m.Truncate(udpLimit(opt))
+	}
+	b, err := m.Pack()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}

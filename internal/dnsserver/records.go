@@ -1,0 +1,252 @@
+// Package dnsserver publishes the mail service records of the configuration
+// in DNS: as an authoritative server (UDP and TCP) and as zone-file lines for
+// a hoster's existing DNS (`mailautoconf records`).
+//
+// Which clients read what:
+//   - FairEmail, K-9/Thunderbird for Android (as a fallback), Evolution and
+//     KMail look up the RFC 6186 names _imaps._tcp, _imap._tcp, _pop3s._tcp,
+//     _pop3._tcp, _submissions._tcp and _submission._tcp under the domain of
+//     the address, and pick the lowest priority value across IMAP and POP3.
+//     RFC 8314 section 5.1 asks that implicit TLS be preferred, so the
+//     implicit-TLS services always get the lower value within a protocol.
+//   - Outlook (and Thunderbird's Exchange support) look up
+//     _autodiscover._tcp and then ask the target over HTTPS on port 443.
+//   - Thunderbird itself does not read SRV records; it needs the
+//     autoconfig.<domain> host name to resolve, hence the A/AAAA records.
+//
+// All records are derived once per configuration load (New); queries only
+// look up pre-packed answers.
+package dnsserver
+
+import (
+	"cmp"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"mailautoconf/internal/config"
+	"mailautoconf/internal/settings"
+)
+
+// service maps a server type and security to its RFC 6186 / RFC 8314 name.
+type service struct {
+	typ, security, label string
+}
+
+// services lists the mail service names in the order they are printed.
+// Plain servers share the STARTTLS name: RFC 6186 defines one name per
+// protocol for "cleartext that may be upgraded", and a client reading it is
+// expected to use STARTTLS when the server offers it.
+var services = []service{
+	{config.TypeIMAP, config.SecurityTLS, "_imaps"},
+	{config.TypeIMAP, config.SecurityStartTLS, "_imap"},
+	{config.TypeIMAP, config.SecurityPlain, "_imap"},
+	{config.TypePOP3, config.SecurityTLS, "_pop3s"},
+	{config.TypePOP3, config.SecurityStartTLS, "_pop3"},
+	{config.TypePOP3, config.SecurityPlain, "_pop3"},
+	{config.TypeSMTP, config.SecurityTLS, "_submissions"},
+	{config.TypeSMTP, config.SecurityStartTLS, "_submission"},
+	{config.TypeSMTP, config.SecurityPlain, "_submission"},
+}
+
+// serviceLabels are the six distinct mail service names.
+var serviceLabels = []string{"_imaps", "_imap", "_pop3s", "_pop3", "_submissions", "_submission"}
+
+func serviceLabel(typ, security string) string {
+	for _, s := range services {
+		if s.typ == typ && s.security == security {
+			return s.label
+		}
+	}
+	return ""
+}
+
+// securityRank puts implicit TLS first (RFC 8314 section 5.1).
+var securityRank = map[string]int{config.SecurityTLS: 0, config.SecurityStartTLS: 1, config.SecurityPlain: 2}
+
+// PriorityStep separates the priorities of successive choices, leaving room
+// for a hoster to slot their own records in between.
+const PriorityStep = 10
+
+// Group is a set of records printed under one comment.
+type Group struct {
+	Comment string
+	RRs     []dns.RR
+}
+
+// srvRecord is one SRV record before it gets an owner name.
+type srvRecord struct {
+	label                  string
+	priority, weight, port uint16
+	target                 string
+}
+
+// srvRecords derives the SRV records of a provider. Priorities are
+// comparable across IMAP and POP3 (RFC 6186 section 3.4): the protocol
+// listed first in the configuration comes first, implicit TLS before
+// STARTTLS within a protocol, then the configured order. Servers of one
+// service that both carry a weight share a priority (load balancing by
+// weight, RFC 2782) instead of being tried one after the other.
+func srvRecords(p *settings.Provider) []srvRecord {
+	var out []srvRecord
+	for _, group := range [][]config.Server{p.Incoming(), p.Outgoing()} {
+		protoRank := map[string]int{}
+		type entry struct {
+			s   config.Server
+			idx int
+		}
+		var list []entry
+		for i, s := range group {
+			if s.Security == config.SecurityPlain && !p.PublishPlain {
+				continue
+			}
+			if _, err := netip.ParseAddr(s.Host); err == nil {
+				// An SRV target must be a host name (RFC 2782).
+				continue
+			}
+			if _, ok := protoRank[s.Type]; !ok {
+				protoRank[s.Type] = len(protoRank)
+			}
+			list = append(list, entry{s, i})
+		}
+		slices.SortStableFunc(list, func(a, b entry) int {
+			return cmp.Or(
+				cmp.Compare(protoRank[a.s.Type], protoRank[b.s.Type]),
+				cmp.Compare(securityRank[a.s.Security], securityRank[b.s.Security]),
+				cmp.Compare(a.idx, b.idx))
+		})
+		prio := 0
+		seen := map[srvRecord]bool{}
+		for i, e := range list {
+			label := serviceLabel(e.s.Type, e.s.Security)
+			if i > 0 {
+				prev := list[i-1].s
+				shared := prev.Type == e.s.Type && prev.Security == e.s.Security && prev.Weight > 0 && e.s.Weight > 0
+				if !shared {
+					prio += PriorityStep
+				}
+			}
+			r := srvRecord{label: label, priority: uint16(min(prio, 65535)), weight: uint16(e.s.Weight), port: uint16(e.s.Port), target: dns.Fqdn(e.s.Host)}
+			key := r
+			key.priority = 0
+			if seen[key] {
+				continue // the same endpoint listed twice
+			}
+			seen[key] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Domains lists the domains whose records a provider publishes: its own
+// domains and its alias domains. Wildcard domains have no DNS records: an
+// SRV name cannot carry a wildcard in the middle.
+func Domains(p *settings.Provider) []string {
+	var out []string
+	for _, d := range p.Domains {
+		if !strings.HasPrefix(d, "*.") {
+			out = append(out, d)
+		}
+	}
+	for _, a := range slices.Sorted(maps.Keys(p.Aliases)) {
+		out = append(out, strings.ToLower(strings.TrimSuffix(a, ".")))
+	}
+	return out
+}
+
+// domainRecords derives every record of one served domain, grouped for
+// printing. hostZone tells which served domain a host name of dns.hosts
+// belongs to, so that a host is listed once, under its closest domain.
+func domainRecords(cfg *config.Config, p *settings.Provider, domain string, hostDomain func(string) string) []Group {
+	d := cfg.DNS
+	ttl := uint32(d.TTL)
+	fqdn := dns.Fqdn(domain)
+	hdr := func(name string, t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
+	}
+	srv := func(name string, prio, weight, port uint16, target string) dns.RR {
+		return &dns.SRV{Hdr: hdr(name, dns.TypeSRV), Priority: prio, Weight: weight, Port: port, Target: target}
+	}
+
+	var groups []Group
+	mail := Group{Comment: "mail services (RFC 6186); implicit TLS preferred (RFC 8314 section 5.1)"}
+	have := map[string]bool{}
+	for _, r := range srvRecords(p) {
+		mail.RRs = append(mail.RRs, srv(r.label+"._tcp."+fqdn, r.priority, r.weight, r.port, r.target))
+		have[r.label] = true
+	}
+	if d.PublishUnavailable {
+		for _, l := range serviceLabels {
+			if !have[l] {
+				mail.RRs = append(mail.RRs, srv(l+"._tcp."+fqdn, 0, 0, 0, "."))
+			}
+		}
+	}
+	groups = append(groups, mail)
+
+	// Outlook asks the SRV target over HTTPS; RFC 2782 forbids an alias
+	// as target, so with service_cname the target is the alias's target.
+	adTarget := "autodiscover." + fqdn
+	if d.ServiceCNAME != "" {
+		adTarget = dns.Fqdn(d.ServiceCNAME)
+	}
+	groups = append(groups, Group{
+		Comment: "Outlook Autodiscover ([MS-OXDISCO]): HTTPS on the target",
+		RRs:     []dns.RR{srv("_autodiscover._tcp."+fqdn, 0, 0, 443, adTarget)},
+	})
+
+	hosts := Group{Comment: "autoconfig (Thunderbird) and autodiscover (Outlook) host names of this service"}
+	for _, h := range []string{"autoconfig." + fqdn, "autodiscover." + fqdn} {
+		if d.ServiceCNAME != "" {
+			hosts.RRs = append(hosts.RRs, &dns.CNAME{Hdr: hdr(h, dns.TypeCNAME), Target: dns.Fqdn(d.ServiceCNAME)})
+			continue
+		}
+		hosts.RRs = append(hosts.RRs, addrRRs(h, d.ServiceAddrs, ttl)...)
+	}
+	if len(hosts.RRs) > 0 {
+		groups = append(groups, hosts)
+	}
+
+	other := Group{Comment: "other hosts in " + domain + " (dns.hosts)"}
+	for _, h := range slices.Sorted(maps.Keys(d.HostAddrs)) {
+		if hostDomain(h) == domain {
+			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), d.HostAddrs[h], ttl)...)
+		}
+	}
+	if len(other.RRs) > 0 {
+		groups = append(groups, other)
+	}
+	return groups
+}
+
+// addrRRs makes A and AAAA records for addresses.
+func addrRRs(name string, addrs []netip.Addr, ttl uint32) []dns.RR {
+	var out []dns.RR
+	for _, a := range addrs {
+		if a.Is4() {
+			out = append(out, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: a.AsSlice()})
+		} else {
+			out = append(out, &dns.AAAA{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: a.AsSlice()})
+		}
+	}
+	return out
+}
+
+// closestDomain returns the longest served domain that name is equal to or
+// below, or "".
+func closestDomain(name string, served map[string]bool) string {
+	for n := name; ; {
+		if served[n] {
+			return n
+		}
+		i := strings.IndexByte(n, '.')
+		if i < 0 {
+			return ""
+		}
+		n = n[i+1:]
+	}
+}
