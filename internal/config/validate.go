@@ -191,6 +191,11 @@ func (v *validator) provider(path string, p *Provider) {
 			v.errorf(path+".documentation_url", "%q is not an absolute http or https URL", p.Documentation)
 		}
 	}
+	if p.LogoURL != "" {
+		if u, err := url.Parse(p.LogoURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.errorf(path+".logo_url", "%q is not an absolute http or https URL", p.LogoURL)
+		}
+	}
 	if p.Username == "" {
 		p.Username = DefaultUsername
 	}

@@ -11,6 +11,7 @@ import (
 
 	"mailautoconf/autoconfig"
 	"mailautoconf/autodiscover"
+	"mailautoconf/internal/page"
 	"mailautoconf/internal/settings"
 	"mailautoconf/mobileconfig"
 )
@@ -48,6 +49,11 @@ func (s *Server) routes() *echo.Echo {
 	autodiscover.Register(e, func() (*settings.Catalog, *autodiscover.Renderer) {
 		st := s.State()
 		return st.Catalog, st.Autodiscover
+	})
+
+	page.Register(e, func() (*settings.Catalog, *page.Renderer) {
+		st := s.State()
+		return st.Catalog, st.Page
 	})
 	return e
 }

@@ -17,6 +17,7 @@ import (
 	"mailautoconf/autoconfig"
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/page"
 	"mailautoconf/internal/settings"
 	"mailautoconf/mobileconfig"
 )
@@ -44,6 +45,8 @@ type State struct {
 	Mobileconfig *mobileconfig.Renderer
 	// Autodiscover renders Microsoft Autodiscover (POX and v2 JSON).
 	Autodiscover *autodiscover.Renderer
+	// Page is the settings page for people.
+	Page *page.Renderer
 }
 
 // NewState renders a validated configuration.
@@ -61,7 +64,11 @@ func NewState(cfg *config.Config) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad}, nil
+	pg, err := page.NewRenderer(cat)
+	if err != nil {
+		return nil, err
+	}
+	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, Page: pg}, nil
 }
 
 // Options configure a Server.

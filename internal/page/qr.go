@@ -1,0 +1,93 @@
+package page
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+	qrcode "github.com/skip2/go-qrcode"
+
+	"mailautoconf/internal/address"
+	"mailautoconf/internal/settings"
+	"mailautoconf/internal/web"
+)
+
+// QRSize is the width and height of the QR code PNG in pixels: large
+// enough for a phone camera to read it off a screen from arm's length.
+const QRSize = 320
+
+// publicURL returns the absolute URL of path?rawQuery on this service, as
+// the client reached it: a phone that scans a QR code must reach the same
+// service under the same name.
+//
+// The scheme comes from the connection alone. echo's Context.Scheme()
+// believes X-Forwarded-Proto from any client; handling of the configured
+// trusted proxies belongs here, and only here, when it is wired in.
+//
+// The Host header must be a host name or an IP address (with an optional
+// port), so that nothing but a plain URL ever goes into a QR code.
+func publicURL(r *http.Request, path, rawQuery string) (string, error) {
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, port = r.Host, ""
+	}
+	ip := net.ParseIP(trimBrackets(host))
+	if ip == nil && !address.IsHostname(host) {
+		return "", fmt.Errorf("the Host header %q names no host", r.Host)
+	}
+	if ip != nil && ip.To4() == nil {
+		host = "[" + trimBrackets(host) + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: host, Path: path, RawQuery: rawQuery}
+	return u.String(), nil
+}
+
+func trimBrackets(h string) string {
+	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
+// QRHandler serves GET /settings/qr.png?emailaddress=…: a QR code holding
+// the absolute URL of the address's Apple profile. The iPhone and iPad
+// camera app offers to open such a code in Safari, the only browser that
+// hands a profile to the installer.
+//
+// Only addresses of served domains get a code, so the endpoint cannot be
+// used to make QR codes of arbitrary text.
+func QRHandler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cat, _ := current()
+		req := c.Request()
+		raw, ok := web.QueryAddress(req, "emailaddress", "email")
+		if !ok {
+			return web.Error(c, settings.ErrNoDomain)
+		}
+		s, err := cat.ForAddress(raw)
+		if err != nil {
+			return web.Error(c, err)
+		}
+		target, err := publicURL(req, ProfilePath, url.Values{"emailaddress": {s.Address.String()}}.Encode())
+		if err != nil {
+			return c.String(http.StatusBadRequest, "cannot build a link from the Host header\n")
+		}
+		png, err := qrcode.Encode(target, qrcode.Medium, QRSize)
+		if err != nil {
+			return fmt.Errorf("encoding QR code: %w", err)
+		}
+		h := c.Response().Header()
+		h.Set("Cache-Control", "private, no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		return c.Blob(http.StatusOK, "image/png", png)
+	}
+}
