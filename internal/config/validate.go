@@ -124,6 +124,7 @@ func (v *validator) config(c *Config) {
 			v.errorf("listen.http", "%q is not a host:port address", c.Listen.HTTP)
 		}
 	}
+	v.ops(c)
 	v.dns(c)
 	v.signing(c)
 	if len(c.Providers) == 0 {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -21,12 +20,18 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.recoverer, s.accessLog, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+	e.IPExtractor = func(r *http.Request) string { return s.proxies.Load().clientIP(r).String() }
+	e.Pre(s.proxyHeaders)
+	e.Use(s.recoverer, s.observe, s.rateLimit(), s.redirectPOX, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: fmt.Sprintf("%dB", MaxBodyBytes),
 		// Autodiscover enforces its own, smaller limit and answers an
 		// oversized body with an Autodiscover error document.
 		Skipper: autodiscover.SkipBodyLimit,
 	}))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
 
 	ac := autoconfig.Handler(func() (*settings.Catalog, *autoconfig.Renderer) {
 		st := s.State()
@@ -98,24 +103,5 @@ func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}()
 		return next(c)
-	}
-}
-
-// accessLog writes one line per request. The query string is not logged: it
-// holds mail addresses.
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		s.log.Info("request",
-			"method", c.Request().Method,
-			"path", c.Request().URL.Path,
-			"status", c.Response().Status,
-			"duration", time.Since(start),
-		)
-		return nil
 	}
 }

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +14,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/net/netutil"
 
 	"mailautoconf/autoconfig"
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/dnsserver"
+	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/page"
 	"mailautoconf/internal/settings"
 	"mailautoconf/mobileconfig"
@@ -45,6 +49,8 @@ type State struct {
 	Mobileconfig *mobileconfig.Renderer
 	// Autodiscover renders Microsoft Autodiscover (POX and v2 JSON).
 	Autodiscover *autodiscover.Renderer
+	// DNS is the zones of the authoritative DNS server, packed once.
+	DNS *dnsserver.Zones
 	// Page is the settings page for people.
 	Page *page.Renderer
 }
@@ -64,28 +70,74 @@ func NewState(cfg *config.Config) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	zones, err := dnsserver.New(cat)
+	if err != nil {
+		return nil, fmt.Errorf("building DNS zones: %w", err)
+	}
 	pg, err := page.NewRenderer(cat)
 	if err != nil {
 		return nil, err
 	}
-	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, Page: pg}, nil
+	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, DNS: zones, Page: pg}, nil
 }
 
-// Options configure a Server.
+// Options configure a Server. Empty listen addresses fall back to the
+// configuration's listen section.
 type Options struct {
-	HTTPAddr string // listen address for plain HTTP
-	Version  string
-	Logger   *slog.Logger
+	HTTPAddr    string // plain HTTP; default 127.0.0.1:8080
+	HTTPSAddr   string // HTTPS; off when empty and not configured
+	MetricsAddr string // a separate /metrics listener; off when empty
+	DNSAddr     string // authoritative DNS, UDP and TCP; off when empty
+	// ConfigPath is the configuration file, watched for changes and re-read
+	// on SIGHUP. Empty for the built-in demo.
+	ConfigPath string
+	Version    string
+	Logger     *slog.Logger
+	// PollInterval is how often the configuration and certificate files
+	// are checked for changes; default 2s.
+	PollInterval time.Duration
+	// Timeouts override the HTTP timeouts (zero fields keep the defaults).
+	Timeouts Timeouts
+}
+
+// Timeouts of the HTTP servers.
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle, Drain time.Duration
+}
+
+func (t *Timeouts) defaults() {
+	for _, d := range []struct {
+		f   *time.Duration
+		def time.Duration
+	}{{&t.ReadHeader, ReadHeaderTimeout}, {&t.Read, ReadTimeout}, {&t.Write, WriteTimeout}, {&t.Idle, IdleTimeout}, {&t.Drain, DrainTimeout}} {
+		if *d.f <= 0 {
+			*d.f = d.def
+		}
+	}
 }
 
 // Server is the running service.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	state atomic.Pointer[State]
-	echo  *echo.Echo
-	http  *http.Server
-	ln    net.Listener
+	opts    Options
+	log     *slog.Logger
+	state   atomic.Pointer[State]
+	ready   atomic.Bool
+	echo    *echo.Echo
+	metrics *metrics.Metrics
+	certs   *certStore
+	proxies atomic.Pointer[proxies]
+	limits  config.Limits
+	logAddr bool
+
+	listeners []*listener
+	dns       *dnsListeners
+}
+
+// listener is one HTTP(S) server with its socket.
+type listener struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
 }
 
 // New creates a server for a configuration. It does not listen yet.
@@ -93,78 +145,238 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	st, err := NewState(cfg)
-	if err != nil {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 2 * time.Second
+	}
+	opts.Timeouts.defaults()
+	for _, a := range []struct {
+		opt      *string
+		cfg, def string
+	}{
+		{&opts.HTTPAddr, cfg.Listen.HTTP, "127.0.0.1:8080"},
+		{&opts.HTTPSAddr, cfg.Listen.HTTPS, ""},
+		{&opts.MetricsAddr, cfg.Listen.Metrics, ""},
+		{&opts.DNSAddr, cfg.Listen.DNS, ""},
+	} {
+		if *a.opt == "" {
+			*a.opt = a.cfg
+		}
+		if *a.opt == "" {
+			*a.opt = a.def
+		}
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		metrics: metrics.New(opts.Version, cfg.Metrics.PerDomain),
+		limits:  cfg.Limits,
+		logAddr: cfg.Log.Addresses,
+	}
+	if err := s.apply(cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger}
-	s.state.Store(st)
-	s.echo = s.routes()
-	s.http = &http.Server{
-		Handler:           s.echo,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	if opts.HTTPSAddr != "" {
+		if len(cfg.TLS.Certificates) == 0 {
+			return nil, errors.New("HTTPS needs at least one entry in tls.certificates")
+		}
 	}
+	s.echo = s.routes()
 	return s, nil
+}
+
+// apply renders cfg and puts it in force together with its certificates and
+// trusted proxies. Nothing changes when any part fails.
+func (s *Server) apply(cfg *config.Config) error {
+	st, err := NewState(cfg)
+	if err != nil {
+		return err
+	}
+	certs, err := loadCerts(cfg.TLS.Certificates)
+	if err != nil {
+		return err
+	}
+	px, err := newProxies(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	if s.certs == nil {
+		s.certs = &certStore{}
+	}
+	s.certs.set(certs, s.metrics)
+	s.proxies.Store(px)
+	s.state.Store(st)
+	n := 0
+	for _, p := range cfg.Providers {
+		n += len(p.Domains) + len(p.Aliases)
+	}
+	s.metrics.Domains.Set(float64(n))
+	return nil
 }
 
 // State returns the configuration in force.
 func (s *Server) State() *State { return s.state.Load() }
 
-// Reload replaces the configuration. On error the old one stays.
+// Metrics returns the server's metrics, e.g. for the DNS server to count.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// Reload replaces the configuration. On error the old one stays in force.
+// Either way the reload metrics record the result.
 func (s *Server) Reload(cfg *config.Config) error {
-	st, err := NewState(cfg)
-	if err != nil {
+	if err := s.apply(cfg); err != nil {
+		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.metrics.LastReloadOK.Set(0)
 		return fmt.Errorf("reloading configuration: %w", err)
 	}
-	s.state.Store(st)
+	s.metrics.Reloads.WithLabelValues("success").Inc()
+	s.metrics.LastReloadOK.Set(1)
+	s.metrics.LastReloadTime.SetToCurrentTime()
 	return nil
 }
 
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Listen opens the listeners. Addr is valid afterwards.
-func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.opts.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listening for HTTP on %s: %w", s.opts.HTTPAddr, err)
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	t := s.opts.Timeouts
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.ln = ln
+}
+
+// Listen opens the listeners. Addr and friends are valid afterwards.
+func (s *Server) Listen() error {
+	open := func(name, addr string, h http.Handler, tlsConfig *tls.Config) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listening for %s on %s: %w", name, addr, err)
+		}
+		if max := s.limits.MaxConnections; max > 0 {
+			ln = netutil.LimitListener(ln, max)
+		}
+		srv := s.newHTTPServer(h)
+		if tlsConfig != nil {
+			srv.TLSConfig = tlsConfig
+		}
+		s.listeners = append(s.listeners, &listener{name: name, ln: ln, srv: srv})
+		return nil
+	}
+	if err := open("http", s.opts.HTTPAddr, s.echo, nil); err != nil {
+		return err
+	}
+	if s.opts.HTTPSAddr != "" {
+		if err := open("https", s.opts.HTTPSAddr, s.echo, s.certs.tlsConfig()); err != nil {
+			return err
+		}
+	}
+	if s.opts.MetricsAddr != "" {
+		if err := open("metrics", s.opts.MetricsAddr, s.metricsHandler(), nil); err != nil {
+			return err
+		}
+	}
+	if err := s.listenDNS(); err != nil {
+		s.closeListeners()
+		return err
+	}
 	return nil
 }
 
-// Addr is the HTTP listener's address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		l.ln.Close()
+	}
+	s.listeners = nil
+}
+
+func (s *Server) addr(name string) net.Addr {
+	for _, l := range s.listeners {
+		if l.name == name {
+			return l.ln.Addr()
+		}
+	}
+	return nil
+}
+
+// Addr is the plain HTTP listener's address.
+func (s *Server) Addr() net.Addr { return s.addr("http") }
+
+// HTTPSAddr is the HTTPS listener's address, nil without HTTPS.
+func (s *Server) HTTPSAddr() net.Addr { return s.addr("https") }
+
+// MetricsAddr is the separate metrics listener's address, if any.
+func (s *Server) MetricsAddr() net.Addr { return s.addr("metrics") }
+
+// hasHTTPS reports whether this server itself serves HTTPS, the condition
+// for redirecting anything to https.
+func (s *Server) hasHTTPS() bool { return s.opts.HTTPSAddr != "" }
 
 // Serve serves until ctx is cancelled, then stops accepting connections and
-// lets in-flight requests finish within DrainTimeout.
+// lets in-flight requests finish within the drain timeout.
 func (s *Server) Serve(ctx context.Context) error {
-	if s.ln == nil {
+	if s.listeners == nil {
 		if err := s.Listen(); err != nil {
 			return err
 		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
-	s.log.Info("listening", "http", s.ln.Addr().String())
+	errc := make(chan error, len(s.listeners))
+	for _, l := range s.listeners {
+		go func() {
+			var err error
+			if l.srv.TLSConfig != nil {
+				err = l.srv.ServeTLS(l.ln, "", "")
+			} else {
+				err = l.srv.Serve(l.ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			} else if err != nil {
+				err = fmt.Errorf("serving %s: %w", l.name, err)
+			}
+			errc <- err
+		}()
+		s.log.Info("listening", l.name, l.ln.Addr().String())
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watch(wctx)
+	s.metrics.LastReloadOK.Set(1)
+	s.metrics.LastReloadTime.SetToCurrentTime()
+	s.ready.Store(true)
+
+	dnsErr := s.startDNS()
+	var first error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serving HTTP: %w", err)
+	case first = <-errc:
+		// A listener failed: stop the others too.
+	case first = <-dnsErr:
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down", "drain_timeout", DrainTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	s.ready.Store(false)
+	s.log.Info("shutting down", "drain_timeout", s.opts.Timeouts.Drain)
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeouts.Drain)
 	defer cancel()
-	if err := s.http.Shutdown(sctx); err != nil {
-		return fmt.Errorf("draining HTTP connections: %w", err)
+	if err := s.stopDNS(sctx); err != nil && first == nil {
+		first = err
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving HTTP: %w", err)
+	for _, l := range s.listeners {
+		if err := l.srv.Shutdown(sctx); err != nil && first == nil {
+			first = fmt.Errorf("draining %s connections: %w", l.name, err)
+		}
 	}
-	return nil
+	n := len(s.listeners)
+	if first != nil && ctx.Err() == nil {
+		n-- // the failed listener already reported
+	}
+	for range n {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -44,6 +44,15 @@ func Start(t testing.TB, cfg *config.Config, opts server.Options) *Running {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.DNSAddr == "" && cfg.Listen.DNS != "" {
+		// The demo's DNS port is fixed; tests run in parallel.
+		opts.DNSAddr = "127.0.0.1:0"
+	}
+	if cfg.Limits.RatePerSecond == config.DefaultRatePerSecond {
+		// Tests send many requests from one address; a test of the rate
+		// limit configures its own.
+		cfg.Limits.RatePerSecond = -1
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

@@ -34,14 +34,42 @@ func QueryAddress(r *http.Request, names ...string) (string, bool) {
 	return "", false
 }
 
+// Context keys under which handlers leave facts for the access log and the
+// metrics.
+const (
+	KeyDomain  = "mailautoconf.domain"  // the served domain a request is about
+	KeyAddress = "mailautoconf.address" // the normalised address, if any
+	KeyOutcome = "mailautoconf.outcome" // a metrics outcome overriding the status's
+)
+
+// SetOutcome records the outcome of a request whose HTTP status does not
+// tell it, e.g. an Autodiscover error document sent with status 200.
+func SetOutcome(c echo.Context, outcome string) { c.Set(KeyOutcome, outcome) }
+
 // Resolve finds the settings a request is about: from the address parameter
 // when there is one, otherwise from the Host header with one of the given
 // prefixes (e.g. "autoconfig.") removed.
 func Resolve(c echo.Context, cat *settings.Catalog, prefixes ...string) (settings.Settings, error) {
+	var s settings.Settings
+	var err error
 	if a, ok := QueryAddress(c.Request(), "emailaddress", "email"); ok {
-		return cat.ForAddress(a)
+		s, err = cat.ForAddress(a)
+	} else {
+		s, err = cat.ForHost(c.Request().Host, prefixes...)
 	}
-	return cat.ForHost(c.Request().Host, prefixes...)
+	if err == nil {
+		Note(c, s)
+	}
+	return s, err
+}
+
+// Note records the settings a request was answered from, for the access log
+// and the metrics. Handlers that resolve settings themselves call it.
+func Note(c echo.Context, s settings.Settings) {
+	c.Set(KeyDomain, s.Domain)
+	if s.Address != nil {
+		c.Set(KeyAddress, s.Address.String())
+	}
 }
 
 // Status returns the HTTP status for an error of Resolve.
@@ -59,6 +87,12 @@ func Status(err error) int {
 // errors never repeat the input, so nothing a client sent is reflected.
 func Error(c echo.Context, err error) error {
 	code := Status(err)
+	switch code {
+	case http.StatusBadRequest:
+		SetOutcome(c, "bad-request")
+	case http.StatusNotFound:
+		SetOutcome(c, "unknown-domain")
+	}
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		msg = http.StatusText(code)

@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"mailautoconf/internal/dnsserver"
+)
+
+// DNS transport limits. A query is a few dozen octets; a resolver that
+// keeps a TCP connection open pipelines its queries on it.
+const (
+	DNSReadTimeout  = 2 * time.Second
+	DNSWriteTimeout = 2 * time.Second
+	DNSIdleTimeout  = 10 * time.Second
+	// DNSUDPBuffer is the largest UDP query read; larger ones are cut
+	// and then fail to parse (FORMERR).
+	DNSUDPBuffer = 4096
+)
+
+// dnsListeners are the UDP and TCP sockets of the DNS server, on the same
+// port.
+type dnsListeners struct {
+	udp     net.PacketConn
+	tcp     net.Listener
+	servers []*dns.Server
+}
+
+// listenDNS opens UDP and TCP on opts.DNSAddr. With port 0 the TCP socket
+// takes the port the kernel chose for UDP, retrying when it is taken.
+func (s *Server) listenDNS() error {
+	if s.opts.DNSAddr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s.opts.DNSAddr)
+	if err != nil {
+		return fmt.Errorf("DNS listen address %q: %w", s.opts.DNSAddr, err)
+	}
+	var lastErr error
+	for range 10 {
+		pc, err := net.ListenPacket("udp", s.opts.DNSAddr)
+		if err != nil {
+			return fmt.Errorf("listening for DNS on udp %s: %w", s.opts.DNSAddr, err)
+		}
+		p := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			pc.Close()
+			lastErr = err
+			if port == "0" {
+				continue
+			}
+			break
+		}
+		s.dns = &dnsListeners{udp: pc, tcp: ln}
+		return nil
+	}
+	return fmt.Errorf("listening for DNS on tcp %s: %w", s.opts.DNSAddr, lastErr)
+}
+
+// DNSAddr is the DNS server's UDP address (TCP is on the same port), nil
+// without DNS.
+func (s *Server) DNSAddr() net.Addr {
+	if s.dns == nil {
+		return nil
+	}
+	return s.dns.udp.LocalAddr()
+}
+
+// startDNS serves DNS on the open sockets. The returned channel reports a
+// server that stopped by itself.
+func (s *Server) startDNS() <-chan error {
+	errc := make(chan error, 2)
+	if s.dns == nil {
+		return errc
+	}
+	h := dnsserver.NewHandler(func() *dnsserver.Zones { return s.State().DNS }, s.log)
+	idle := func() time.Duration { return DNSIdleTimeout }
+	for _, srv := range []*dns.Server{
+		{PacketConn: s.dns.udp, Net: "udp", UDPSize: DNSUDPBuffer},
+		// MaxTCPQueries -1: a resolver may send any number of queries
+		// on one connection (RFC 7766); the library's default closes
+		// it after 128.
+		{Listener: s.dns.tcp, Net: "tcp", MaxTCPQueries: -1, IdleTimeout: idle},
+	} {
+		srv.Handler = h
+		srv.ReadTimeout = DNSReadTimeout
+		srv.WriteTimeout = DNSWriteTimeout
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		s.dns.servers = append(s.dns.servers, srv)
+		failed := make(chan struct{})
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				errc <- fmt.Errorf("serving DNS over %s: %w", srv.Net, err)
+			}
+			close(failed)
+		}()
+		// Wait until it runs, so that a quick shutdown finds it started.
+		select {
+		case <-started:
+		case <-failed:
+		}
+	}
+	s.log.Info("listening", "dns", s.dns.udp.LocalAddr().String())
+	return errc
+}
+
+// stopDNS stops the DNS servers.
+func (s *Server) stopDNS(ctx context.Context) error {
+	if s.dns == nil {
+		return nil
+	}
+	var errs []error
+	for _, srv := range s.dns.servers {
+		if err := srv.ShutdownContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping DNS over %s: %w", srv.Net, err))
+		}
+	}
+	return errors.Join(errs...)
+}

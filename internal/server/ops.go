@@ -1,0 +1,255 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"mailautoconf/internal/address"
+	"mailautoconf/internal/config"
+	"mailautoconf/internal/metrics"
+	"mailautoconf/internal/web"
+)
+
+// forwardedHeaders are dropped from requests that do not come from a trusted
+// proxy, so that nothing downstream (echo's RealIP and Scheme included) can
+// be fooled by them.
+var forwardedHeaders = []string{
+	"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Protocol", "X-Forwarded-Ssl",
+	"X-Forwarded-Host", "X-Url-Scheme", "X-Real-Ip", "Forwarded",
+}
+
+// proxyHeaders applies X-Forwarded-Host from trusted proxies and removes the
+// X-Forwarded-* headers of everyone else.
+func (s *Server) proxyHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		px := s.proxies.Load()
+		if px.fromProxy(r) {
+			r.Host = px.host(r)
+		} else {
+			for _, h := range forwardedHeaders {
+				r.Header.Del(h)
+			}
+		}
+		return next(c)
+	}
+}
+
+// observe counts and logs every request: one access line with method, path,
+// status, duration, client family and domain. The query string is never
+// logged (it holds addresses), the local part of an address only when the
+// configuration asks for it, and request headers (Authorization: Basic …,
+// which Outlook and Thunderbird send to Autodiscover) never.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		elapsed := time.Since(start)
+		r := c.Request()
+		status := c.Response().Status
+		endpoint := metrics.Endpoint(r.URL.Path)
+		client := metrics.ClientFamily(r.UserAgent())
+		outcome, _ := c.Get(web.KeyOutcome).(string)
+		if outcome == "" {
+			outcome = outcomeOf(status)
+		}
+		s.metrics.Requests.WithLabelValues(endpoint, outcome, client).Inc()
+		s.metrics.Duration.WithLabelValues(endpoint).Observe(elapsed.Seconds())
+		domain, _ := c.Get(web.KeyDomain).(string)
+		if domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
+			s.metrics.DomainRequests.WithLabelValues(domain).Inc()
+		}
+		attrs := []any{
+			"method", r.Method,
+			"path", r.URL.Path,
+			"status", status,
+			"duration", elapsed,
+			"client", client,
+			"remote", s.proxies.Load().clientIP(r).String(),
+		}
+		if domain != "" {
+			attrs = append(attrs, "domain", domain)
+		}
+		if a, _ := c.Get(web.KeyAddress).(string); a != "" && s.logAddr {
+			attrs = append(attrs, "address", a)
+		}
+		s.log.Info("request", attrs...)
+		return nil
+	}
+}
+
+func outcomeOf(status int) string {
+	switch {
+	case status == http.StatusNotFound:
+		return metrics.OutcomeUnknownDomain
+	case status == http.StatusTooManyRequests:
+		return metrics.OutcomeRateLimited
+	case status >= 500:
+		return metrics.OutcomeError
+	case status >= 400:
+		return metrics.OutcomeBadRequest
+	}
+	return metrics.OutcomeOK
+}
+
+// isOps reports whether a path is an operator endpoint, exempt from the rate
+// limit (probes and scrapes come often from few addresses).
+func isOps(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
+}
+
+// rateLimit limits requests per client IP with a token bucket per address
+// (golang.org/x/time/rate through echo's store, which also expires idle
+// entries so the table cannot grow without bound).
+func (s *Server) rateLimit() echo.MiddlewareFunc {
+	l := s.limits
+	if l.RatePerSecond < 0 {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+		Rate:      rate.Limit(l.RatePerSecond),
+		Burst:     l.Burst,
+		ExpiresIn: 3 * time.Minute,
+	})
+	retry := strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999)))
+	deny := func(c echo.Context, _ string, _ error) error {
+		c.Set(web.KeyOutcome, metrics.OutcomeRateLimited)
+		c.Response().Header().Set("Retry-After", retry)
+		return c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
+	}
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Skipper: func(c echo.Context) bool { return isOps(c.Request().URL.Path) },
+		Store:   store,
+		IdentifierExtractor: func(c echo.Context) (string, error) {
+			return s.proxies.Load().clientIP(c.Request()).String(), nil
+		},
+		ErrorHandler: func(c echo.Context, err error) error { return deny(c, "", err) },
+		DenyHandler:  deny,
+	})
+}
+
+// redirectPOX sends plain-HTTP Autodiscover POX requests to HTTPS, but only
+// when this server serves HTTPS and the Host is one of ours (no open
+// redirect). Outlook's last Autodiscover step is exactly this: a GET to
+// http://autodiscover.<domain>/autodiscover/autodiscover.xml that must
+// answer 302 with an https URL, which Outlook then POSTs to (after asking
+// the user whether to trust the redirect).
+func (s *Server) redirectPOX(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if !s.hasHTTPS() || !strings.EqualFold(r.URL.Path, "/autodiscover/autodiscover.xml") ||
+			s.proxies.Load().scheme(r) == "https" {
+			return next(c)
+		}
+		host, err := address.HostDomain(r.Host)
+		if err != nil {
+			return next(c)
+		}
+		if _, err := s.State().Catalog.ForHost(host, "autodiscover."); err != nil {
+			return next(c)
+		}
+		u := url.URL{Scheme: "https", Host: host, Path: "/autodiscover/autodiscover.xml"}
+		// Behind a proxy the public HTTPS port is the proxy's (443);
+		// otherwise it is our listener's.
+		if a := s.HTTPSAddr(); a != nil && !s.proxies.Load().fromProxy(r) {
+			if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "443" {
+				u.Host = net.JoinHostPort(host, port)
+			}
+		}
+		return c.Redirect(http.StatusFound, u.String())
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
+
+func (s *Server) readyz(c echo.Context) error {
+	if !s.ready.Load() || s.State() == nil {
+		return c.String(http.StatusServiceUnavailable, "not ready\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+}
+
+// watch reloads the configuration on SIGHUP and when its file changes, and
+// the TLS certificates when theirs change, until ctx ends.
+func (s *Server) watch(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	stamp := fileStamp(s.opts.ConfigPath)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			s.log.Info("SIGHUP: reloading configuration")
+			s.reloadFile()
+			stamp = fileStamp(s.opts.ConfigPath)
+		case <-t.C:
+			if st := fileStamp(s.opts.ConfigPath); st != stamp {
+				stamp = st
+				s.log.Info("configuration file changed: reloading", "file", s.opts.ConfigPath)
+				s.reloadFile()
+			}
+		}
+		if changed, err := s.certs.refresh(s.metrics); err != nil {
+			s.log.Error("reloading TLS certificates; keeping the old ones", "err", err)
+		} else if changed {
+			s.log.Info("TLS certificates reloaded")
+		}
+	}
+}
+
+// reloadFile reloads the configuration file. A broken file is logged and
+// counted, and the configuration in force keeps serving.
+func (s *Server) reloadFile() {
+	if s.opts.ConfigPath == "" {
+		s.log.Info("no configuration file to reload (built-in demo)")
+		return
+	}
+	cfg, err := config.Load(s.opts.ConfigPath)
+	if err == nil {
+		err = s.Reload(cfg)
+	} else {
+		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.metrics.LastReloadOK.Set(0)
+	}
+	if err != nil {
+		s.log.Error("configuration rejected; the previous one stays in force", "err", err)
+		return
+	}
+	s.log.Info("configuration reloaded", "file", s.opts.ConfigPath)
+}
+
+// fileStamp identifies a version of a file by modification time and size.
+func fileStamp(path string) string {
+	if path == "" {
+		return ""
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return st.ModTime().String() + "/" + strconv.FormatInt(st.Size(), 10)
+}
