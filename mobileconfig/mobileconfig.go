@@ -238,7 +238,7 @@ func Document(p *settings.Provider, protocol string, withName bool) (*Profile, e
 // SignedCacheSize bounds the number of signed profiles kept per
 // configuration. A signature costs far more than rendering (see the
 // benchmarks), and people tend to download a profile more than once.
-const SignedCacheSize = 4096
+const SignedCacheSize = 2048
 
 // Renderer holds the compiled profiles of every provider of a catalog and
 // the signer of the configuration, if any.
