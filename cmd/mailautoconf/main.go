@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -31,7 +32,10 @@ const usage = `mailautoconf publishes mail client auto-configuration.
 
 Usage:
   mailautoconf serve [--config FILE] [--http ADDR]   run the service (demo configuration without --config)
+                     [--dns ADDR]                    also answer DNS (UDP and TCP) for the served domains
   mailautoconf check --config FILE                   validate a configuration file
+  mailautoconf records [--config FILE] [--zone] [DOMAIN...]
+                                                     print the DNS records as zone-file lines
   mailautoconf version                               print the version (also --version)
 `
 
@@ -45,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "records":
+		return records(args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "mailautoconf", versionString())
 		return 0
@@ -107,6 +113,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "configuration file (default: the built-in demo)")
 	httpAddr := fs.String("http", "", "HTTP listen address (default: the configuration's, or 127.0.0.1:8080)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	dnsAddr := fs.String("dns", "", "authoritative DNS listen address, UDP and TCP (default: the configuration's listen.dns; off without)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -128,7 +135,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	srv, err := server.New(cfg, server.Options{HTTPAddr: addr, Version: versionString(), Logger: log})
+	srv, err := server.New(cfg, server.Options{HTTPAddr: addr, DNSAddr: *dnsAddr, Version: versionString(), Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -139,6 +146,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if *path == "" {
 		printDemo(stdout, srv.Addr().String())
+		if a, ok := srv.DNSAddr().(*net.UDPAddr); ok {
+			fmt.Fprintf(stdout, "  dig -p %d @%s _imaps._tcp.example.com SRV\n", a.Port, a.IP)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

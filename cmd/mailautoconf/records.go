@@ -1,0 +1,42 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"mailautoconf/internal/dnsserver"
+	"mailautoconf/internal/settings"
+)
+
+// records prints the DNS records of the configuration as zone-file lines,
+// for hosters who publish them in the DNS they already run.
+func records(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("records", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the built-in demo)")
+	zone := fs.Bool("zone", false, "print complete zones ($ORIGIN, $TTL, SOA, NS) instead of lines to paste")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	cat := settings.New(cfg)
+	zones, err := dnsserver.New(cat)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := dnsserver.Export(stdout, cat, zones, fs.Args(), *zone); err != nil {
+		fmt.Fprintln(stderr, "mailautoconf records:", err)
+		if errors.Is(err, dnsserver.ErrNotServed) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
