@@ -93,7 +93,7 @@ func ParseRequest(body []byte) (Request, error) {
 	}
 	root := doc.Root()
 	if root == nil {
-		return Request{}, badRequest("the request body has no root element")
+		return Request{}, badRequest("the request body is not well-formed XML (no root element)")
 	}
 	if !strings.EqualFold(root.Tag, "Autodiscover") {
 		// A SOAP envelope lands here: SOAP Autodiscover (GetUserSettings)
