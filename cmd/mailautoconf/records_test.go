@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"mailautoconf/internal/server"
+	"mailautoconf/internal/testutil"
+)
+
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestRecordsCommand(t *testing.T) {
+	out, errs, code := runCLI(t, "records")
+	if code != 0 {
+		t.Fatalf("records: exit %d: %s", code, errs)
+	}
+	zoneOut, errs, code := runCLI(t, "records", "--zone", "example.com")
+	if code != 0 {
+		t.Fatalf("records --zone: exit %d: %s", code, errs)
+	}
+	// Every non-comment line of the paste output is one valid record;
+	// the zone output holds the same records of example.com plus SOA/NS.
+	parseLines := func(text string) (rrs []string, comments int) {
+		zp := dns.NewZoneParser(strings.NewReader(text), "", "")
+		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+			rrs = append(rrs, rr.String())
+		}
+		if err := zp.Err(); err != nil {
+			t.Fatalf("not zone-file syntax: %v\n%s", err, text)
+		}
+		for l := range strings.SplitSeq(text, "\n") {
+			if strings.HasPrefix(l, ";") {
+				comments++
+			}
+		}
+		return rrs, comments
+	}
+	paste, comments := parseLines(out)
+	if comments < 6 {
+		t.Errorf("%d comment lines, want one per group", comments)
+	}
+	for _, rr := range paste {
+		if strings.Contains(rr, "\tSOA\t") || strings.Contains(rr, "\tNS\t") {
+			t.Errorf("paste output has %q: it would clash with the hoster's zone", rr)
+		}
+	}
+	zone, _ := parseLines(zoneOut)
+	var fromZone, fromPaste []string
+	for _, rr := range zone {
+		if !strings.Contains(rr, "\tSOA\t") && !strings.Contains(rr, "\tNS\t") {
+			fromZone = append(fromZone, rr)
+		}
+	}
+	for _, rr := range paste {
+		if strings.Contains(rr, "example.com.\t") && !strings.Contains(strings.SplitN(rr, "\t", 2)[0], "example.net") {
+			fromPaste = append(fromPaste, rr)
+		}
+	}
+	slices.Sort(fromZone)
+	slices.Sort(fromPaste)
+	if !slices.Equal(fromZone, fromPaste) {
+		t.Errorf("zone and paste output differ:\n%s\n--\n%s", strings.Join(fromZone, "\n"), strings.Join(fromPaste, "\n"))
+	}
+	for _, want := range []string{
+		"_imaps._tcp.example.com.\t3600\tIN\tSRV\t0 0 993 imap.example.com.",
+		"_submission._tcp.example.net.\t3600\tIN\tSRV\t10 0 587 smtp.example.com.",
+		"_autodiscover._tcp.example.net.\t3600\tIN\tSRV\t0 0 443 autodiscover.example.net.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("records output lacks %q", want)
+		}
+	}
+	if _, errs, code := runCLI(t, "records", "example.org"); code != 2 || !strings.Contains(errs, "example.org") {
+		t.Errorf("unknown domain: exit %d, %q", code, errs)
+	}
+}
+
+// The exported zones load into NSD, a real authoritative server, and NSD
+// answers exactly what this server answers.
+func TestRecordsLoadIntoNSD(t *testing.T) {
+	nsd := lookTool(t, "nsd")
+	checkzone := lookTool(t, "nsd-checkzone")
+	dir := t.TempDir()
+	domains := []string{"example.com", "example.net"}
+	var zones strings.Builder
+	for _, d := range domains {
+		out, errs, code := runCLI(t, "records", "--zone", d)
+		if code != 0 {
+			t.Fatalf("records --zone %s: %s", d, errs)
+		}
+		f := filepath.Join(dir, d+".zone")
+		if err := os.WriteFile(f, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := exec.Command(checkzone, d, f).CombinedOutput(); err != nil {
+			t.Fatalf("nsd-checkzone rejects the %s zone: %v\n%s\n%s", d, err, msg, out)
+		}
+		fmt.Fprintf(&zones, "zone:\n    name: %q\n    zonefile: %q\n", d, f)
+	}
+	port := freePort(t)
+	conf := filepath.Join(dir, "nsd.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`server:
+    ip-address: 127.0.0.1@%d
+    do-ip6: no
+    username: ""
+    chroot: ""
+    database: ""
+    zonesdir: %q
+    zonelistfile: %q
+    xfrdfile: %q
+    xfrdir: %q
+    pidfile: %q
+    logfile: %q
+    server-count: 1
+    verbosity: 1
+remote-control:
+    control-enable: no
+%s`, port, dir, dir+"/zone.list", dir+"/xfrd.state", dir, dir+"/nsd.pid", dir+"/nsd.log", zones.String())), 0o644)
+	cmd := exec.Command(nsd, "-c", conf, "-d")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	nsdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	waitDNS(t, nsdAddr, &log, dir)
+
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{DNSAddr: "127.0.0.1:0"})
+	ours := srv.DNSAddr().String()
+	type q struct {
+		name  string
+		qtype uint16
+	}
+	var qs []q
+	for _, d := range domains {
+		for _, s := range []string{"_imaps", "_imap", "_pop3s", "_pop3", "_submissions", "_submission", "_autodiscover"} {
+			qs = append(qs, q{s + "._tcp." + d + ".", dns.TypeSRV})
+		}
+		qs = append(qs,
+			q{"autoconfig." + d + ".", dns.TypeA}, q{"autodiscover." + d + ".", dns.TypeAAAA},
+			q{"_imaps._tcp." + d + ".", dns.TypeTXT}, q{"nothing." + d + ".", dns.TypeSRV},
+			q{d + ".", dns.TypeSOA}, q{d + ".", dns.TypeNS})
+	}
+	for _, netw := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: netw, Timeout: 3 * time.Second}
+		for _, x := range qs {
+			m := new(dns.Msg)
+			m.SetQuestion(x.name, x.qtype)
+			m.RecursionDesired = false
+			a, _, err := c.Exchange(m, ours)
+			if err != nil {
+				t.Fatalf("ours %s: %v", x.name, err)
+			}
+			b, _, err := c.Exchange(m, nsdAddr)
+			if err != nil {
+				t.Fatalf("nsd %s: %v", x.name, err)
+			}
+			if a.Rcode != b.Rcode || a.Authoritative != b.Authoritative {
+				t.Errorf("%s %s %s: rcode %s aa %v, NSD %s aa %v", netw, x.name, dns.TypeToString[x.qtype],
+					dns.RcodeToString[a.Rcode], a.Authoritative, dns.RcodeToString[b.Rcode], b.Authoritative)
+			}
+			if ga, gb := sorted(a.Answer), sorted(b.Answer); !slices.Equal(ga, gb) {
+				t.Errorf("%s %s %s: answers differ\nours: %q\nNSD:  %q", netw, x.name, dns.TypeToString[x.qtype], ga, gb)
+			}
+			if len(a.Answer) == 0 {
+				if ga, gb := sorted(a.Ns), sorted(b.Ns); !slices.Equal(ga, gb) {
+					t.Errorf("%s %s: authority differs\nours: %q\nNSD:  %q", netw, x.name, ga, gb)
+				}
+			}
+		}
+	}
+}
+
+func sorted(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		out = append(out, rr.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func lookTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/" + name); serr == nil {
+			return "/usr/sbin/" + name
+		}
+		t.Fatalf("%s is needed (apt-get install nsd; .ci/deps installs it): %v", name, err)
+	}
+	return p
+}
+
+// freePort finds a loopback port free for both UDP and TCP.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func waitDNS(t *testing.T, addr string, log *bytes.Buffer, dir string) {
+	t.Helper()
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion("example.com.", dns.TypeSOA)
+	for range 50 {
+		if r, _, err := c.Exchange(m, addr); err == nil && len(r.Answer) == 1 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	nlog, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
+	t.Fatalf("nsd does not answer on %s:\n%s\n%s", addr, log.String(), nlog)
+}
