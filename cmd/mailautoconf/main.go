@@ -33,6 +33,7 @@ const usage = `mailautoconf publishes mail client auto-configuration.
 Usage:
   mailautoconf serve [--config FILE] [--http ADDR]   run the service (demo configuration without --config)
                      [--dns ADDR]                    also answer DNS (UDP and TCP) for the served domains
+                     [--https ADDR] [--metrics ADDR] [--log-format text|json]
   mailautoconf check --config FILE                   validate a configuration file
   mailautoconf records [--config FILE] [--zone] [DOMAIN...]
                                                      print the DNS records as zone-file lines
@@ -99,6 +100,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// Render everything serve would render: this also loads and checks the
+	// signing certificate and the TLS certificates (key matches, not
+	// expired), so check catches what would make serve fail.
+	if _, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		return 1
+	}
 	n := 0
 	for _, p := range cfg.Providers {
 		n += len(p.Domains)
@@ -112,30 +120,41 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default: the built-in demo)")
 	httpAddr := fs.String("http", "", "HTTP listen address (default: the configuration's, or 127.0.0.1:8080)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	httpsAddr := fs.String("https", "", "HTTPS listen address (default: the configuration's listen.https; off without)")
+	metricsAddr := fs.String("metrics", "", "separate /metrics listen address (default: the configuration's listen.metrics)")
+	logFormat := fs.String("log-format", "", "log format: text or json (default: the configuration's log.format, or text)")
 	dnsAddr := fs.String("dns", "", "authoritative DNS listen address, UDP and TCP (default: the configuration's listen.dns; off without)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var h slog.Handler = slog.NewTextHandler(stderr, nil)
-	if *logFormat == "json" {
-		h = slog.NewJSONHandler(stderr, nil)
-	}
-	log := slog.New(h)
-
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	addr := *httpAddr
-	if addr == "" {
-		addr = cfg.Listen.HTTP
+	format := *logFormat
+	if format == "" {
+		format = cfg.Log.Format
 	}
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	switch format {
+	case "", "text":
+	case "json":
+		h = slog.NewJSONHandler(stderr, nil)
+	default:
+		fmt.Fprintf(stderr, "mailautoconf serve: --log-format %q is not text or json\n", format)
+		return 2
 	}
-	srv, err := server.New(cfg, server.Options{HTTPAddr: addr, DNSAddr: *dnsAddr, Version: versionString(), Logger: log})
+	log := slog.New(h)
+	srv, err := server.New(cfg, server.Options{
+		HTTPAddr:    *httpAddr,
+		HTTPSAddr:   *httpsAddr,
+		MetricsAddr: *metricsAddr,
+		DNSAddr:     *dnsAddr,
+		ConfigPath:  *path,
+		Version:     versionString(),
+		Logger:      log,
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
