@@ -4,14 +4,15 @@
 // points newer Outlooks at it.
 //
 // Who asks, and how (what the code below accommodates):
-//   - Outlook for Windows 2016 and later first GETs
+//   - Outlook for Windows 2016 and later may first GET
 //     https://autodiscover.<domain>/autodiscover/autodiscover.json/v1.0/<address>?Protocol=Autodiscoverv1
-//     (lower-case "v"), then POSTs the POX request to the URL it is given.
+//     (lower-case "v"), then POST the POX request to the URL it is given.
 //     Older versions, Outlook for Mac, eM Client and Thunderbird's Exchange
 //     lookup POST https://<domain>/autodiscover/autodiscover.xml and
 //     https://autodiscover.<domain>/autodiscover/autodiscover.xml directly,
 //     with every casing of the path ("/Autodiscover/Autodiscover.xml",
-//     "/AutoDiscover/AutoDiscover.xml").
+//     "/AutoDiscover/AutoDiscover.xml"), and as a last resort the target of
+//     the _autodiscover._tcp SRV record.
 //   - Outlook and Thunderbird send the user's password with the request
 //     (Authorization: Basic) when the server asks for it, and sometimes
 //     unasked. This service never asks (no 401, no WWW-Authenticate), and

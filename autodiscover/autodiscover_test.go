@@ -401,6 +401,8 @@ func TestJSON(t *testing.T) {
 			`{"Protocol":"AutodiscoverV1","Url":"https://autodiscover.example.com/autodiscover/autodiscover.xml"}`},
 		{"query casing", "/Autodiscover/Autodiscover.json?email=dave@other.test&PROTOCOL=AUTODISCOVERV1", 200,
 			`{"Protocol":"AutodiscoverV1","Url":"https://autodiscover.other.test/autodiscover/autodiscover.xml"}`},
+		{"encoded @", "/autodiscover/autodiscover.json/v1.0/alice%40example.com?Protocol=AutodiscoverV1", 200,
+			`{"Protocol":"AutodiscoverV1","Url":"https://autodiscover.example.com/autodiscover/autodiscover.xml"}`},
 		{"alias domain", "/autodiscover/autodiscover.json/v1.0/alice@example.org?Protocol=AutodiscoverV1", 200,
 			`{"Protocol":"AutodiscoverV1","Url":"https://autodiscover.example.org/autodiscover/autodiscover.xml"}`},
 		{"IDN", "/autodiscover/autodiscover.json?Email=alice@b%C3%BCcher.example&Protocol=AutodiscoverV1", 404,
