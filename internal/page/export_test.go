@@ -1,0 +1,4 @@
+package page
+
+// PublicURL exposes publicURL to the tests.
+var PublicURL = publicURL
