@@ -133,6 +133,8 @@ func TestErrors(t *testing.T) {
 			[]string{`bad.yaml:2: providers[0].id: "%emaildomain%" is not a host name`}},
 		{"bad doc url", "providers:\n  - id: mail.example.com\n    documentation_url: 'javascript:alert(1)'\n    domains: [example.com]\n    servers:\n" + ok,
 			[]string{`bad.yaml:3: providers[0].documentation_url: "javascript:alert(1)" is not an absolute http or https URL`}},
+		{"bad logo url", "providers:\n  - id: mail.example.com\n    logo_url: 'data:image/png;base64,AAAA'\n    domains: [example.com]\n    servers:\n" + ok,
+			[]string{`bad.yaml:3: providers[0].logo_url: "data:image/png;base64,AAAA" is not an absolute http or https URL`}},
 		{"control char", "providers:\n  - id: mail.example.com\n    display_name: \"A\\r\\nB\"\n    domains: [example.com]\n    servers:\n" + ok,
 			[]string{`bad.yaml:3: providers[0].display_name: contains a control or private-use character`}},
 		{"duplicate domain", "providers:\n  - id: a.example.com\n    domains: [example.com]\n    servers:\n" + ok +
