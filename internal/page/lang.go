@@ -143,7 +143,11 @@ func loadLanguages() (*languages, error) {
 	var ls languages
 	var tags []language.Tag
 	for _, e := range entries {
-		m, err := parseMessages(e.Name())
+		data, err := langFiles.ReadFile(path.Join("lang", e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reading language file %s: %w", e.Name(), err)
+		}
+		m, err := parseMessages(e.Name(), data)
 		if err != nil {
 			return nil, err
 		}
@@ -172,11 +176,7 @@ var formatKeys = map[string]bool{"title_for": true, "settings_for": true, "docs_
 
 // parseMessages reads one language file. Unknown keys and missing or empty
 // strings are errors, so a translation cannot silently lag behind.
-func parseMessages(name string) (*Messages, error) {
-	data, err := langFiles.ReadFile(path.Join("lang", name))
-	if err != nil {
-		return nil, fmt.Errorf("reading language file %s: %w", name, err)
-	}
+func parseMessages(name string, data []byte) (*Messages, error) {
 	m := &Messages{Tag: strings.TrimSuffix(name, ".yaml")}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

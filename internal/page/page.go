@@ -295,6 +295,7 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			pv := r.providers[s.Provider.Index]
 			d.Brand = pv.brand
 			d.Address = s.Address.String()
+			d.Input = d.Address // as normalised, e.g. with an A-label domain
 			for _, g := range pv.groups {
 				lg := g.localized(m, s)
 				if g.Protocol == config.TypeSMTP {
