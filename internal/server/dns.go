@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -82,13 +83,24 @@ func (s *Server) startDNS() <-chan error {
 	}
 	h := dnsserver.NewHandler(func() *dnsserver.Zones { return s.State().DNS }, s.log)
 	idle := func() time.Duration { return DNSIdleTimeout }
-	for _, srv := range []*dns.Server{
-		{PacketConn: s.dns.udp, Net: "udp", UDPSize: DNSUDPBuffer},
+	servers := []*dns.Server{
 		// MaxTCPQueries -1: a resolver may send any number of queries
 		// on one connection (RFC 7766); the library's default closes
 		// it after 128.
 		{Listener: s.dns.tcp, Net: "tcp", MaxTCPQueries: -1, IdleTimeout: idle},
-	} {
+	}
+	if uc, ok := s.dns.udp.(*net.UDPConn); ok && !uc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
+		// A socket bound to one address answers from that address,
+		// so the faster loop needs no control messages.
+		go func() {
+			if err := h.ServeUDP(uc, runtime.GOMAXPROCS(0)); err != nil {
+				errc <- fmt.Errorf("serving DNS over udp: %w", err)
+			}
+		}()
+	} else {
+		servers = append(servers, &dns.Server{PacketConn: s.dns.udp, Net: "udp", UDPSize: DNSUDPBuffer})
+	}
+	for _, srv := range servers {
 		srv.Handler = h
 		srv.ReadTimeout = DNSReadTimeout
 		srv.WriteTimeout = DNSWriteTimeout
@@ -118,6 +130,9 @@ func (s *Server) stopDNS(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	if err := s.dns.udp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		errs = append(errs, fmt.Errorf("stopping DNS over udp: %w", err))
+	}
 	for _, srv := range s.dns.servers {
 		if err := srv.ShutdownContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping DNS over %s: %w", srv.Net, err))
