@@ -126,7 +126,7 @@ func Endpoint(path string) string {
 		return EndpointAutodiscoverPOX
 	case strings.HasSuffix(p, ".mobileconfig") || p == "/mobileconfig":
 		return EndpointMobileconfig
-	case p == "/" || p == "/settings" || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/qr"):
+	case p == "/" || p == "/settings" || strings.HasPrefix(p, "/settings/") || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/qr"):
 		return EndpointPage
 	}
 	return EndpointOther

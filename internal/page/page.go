@@ -292,6 +292,7 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		s, err := cat.ForAddress(raw)
 		switch {
 		case err == nil:
+			web.Note(c, s)
 			pv := r.providers[s.Provider.Index]
 			d.Brand = pv.brand
 			d.Address = s.Address.String()

@@ -472,6 +472,45 @@ func TestQRCode(t *testing.T) {
 	}
 }
 
+// TestQRCodeBehindProxy checks the QR code's link behind a TLS-terminating
+// proxy: the proxy's X-Forwarded-Host and X-Forwarded-Proto count when it is
+// trusted, and are ignored from anyone else.
+func TestQRCodeBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		want    string // "" = the loopback URL the test connects to
+	}{
+		{"trusted", []string{"127.0.0.0/8"}, "https://autoconfig.example.com/mobileconfig?emailaddress=alice%40example.com"},
+		{"untrusted", []string{"192.0.2.0/24"}, ""},
+		{"none", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testutil.Demo(t)
+			cfg.TrustedProxies = tc.trusted
+			srv := testutil.Start(t, cfg, server.Options{})
+			want := tc.want
+			if want == "" {
+				want = srv.URL + "/mobileconfig?emailaddress=alice%40example.com"
+			}
+			req, err := http.NewRequest(http.MethodGet, srv.URL+page.QRPath+"?emailaddress=alice@example.com", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Forwarded-Host", "autoconfig.example.com")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("X-Forwarded-For", "198.51.100.7")
+			r := testutil.Do(t, req)
+			if r.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", r.StatusCode, r.Body)
+			}
+			if got := decodeQR(t, r.Body); got != want {
+				t.Errorf("QR code holds %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 func decodeQR(t *testing.T, png []byte) string {
 	t.Helper()
 	img, _, err := image.Decode(bytes.NewReader(png))
@@ -492,24 +531,30 @@ func decodeQR(t *testing.T, png []byte) string {
 // TestPublicURL checks the one function that builds absolute links.
 func TestPublicURL(t *testing.T) {
 	for _, tc := range []struct {
-		host string
-		tls  bool
-		want string // "" = refused
+		host  string
+		tls   bool
+		proto string // X-Forwarded-Proto, as left by the proxy middleware
+		want  string // "" = refused
 	}{
-		{"mail.example.com", false, "http://mail.example.com/mobileconfig?a=b"},
-		{"mail.example.com:8443", true, "https://mail.example.com:8443/mobileconfig?a=b"},
-		{"127.0.0.1:8080", false, "http://127.0.0.1:8080/mobileconfig?a=b"},
-		{"[::1]:8080", false, "http://[::1]:8080/mobileconfig?a=b"},
-		{"[2001:db8::1]", true, "https://[2001:db8::1]/mobileconfig?a=b"},
-		{"", false, ""},
-		{"exa mple.com", false, ""},
-		{"evil.com/x?", false, ""},
-		{"user@evil.com", false, ""},
+		{"mail.example.com", false, "", "http://mail.example.com/mobileconfig?a=b"},
+		{"mail.example.com:8443", true, "", "https://mail.example.com:8443/mobileconfig?a=b"},
+		{"127.0.0.1:8080", false, "", "http://127.0.0.1:8080/mobileconfig?a=b"},
+		{"[::1]:8080", false, "", "http://[::1]:8080/mobileconfig?a=b"},
+		{"[2001:db8::1]", true, "", "https://[2001:db8::1]/mobileconfig?a=b"},
+		{"autoconfig.example.com", false, "HTTPS, http", "https://autoconfig.example.com/mobileconfig?a=b"},
+		{"autoconfig.example.com", false, "gopher", "http://autoconfig.example.com/mobileconfig?a=b"},
+		{"", false, "", ""},
+		{"exa mple.com", false, "", ""},
+		{"evil.com/x?", false, "", ""},
+		{"user@evil.com", false, "", ""},
 	} {
-		t.Run(tc.host, func(t *testing.T) {
-			r := &http.Request{Host: tc.host, URL: &url.URL{}}
+		t.Run(tc.host+tc.proto, func(t *testing.T) {
+			r := &http.Request{Host: tc.host, URL: &url.URL{}, Header: http.Header{}}
 			if tc.tls {
 				r.TLS = &tls.ConnectionState{}
+			}
+			if tc.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tc.proto)
 			}
 			got, err := page.PublicURL(r, "/mobileconfig", "a=b")
 			if tc.want == "" {

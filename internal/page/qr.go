@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	qrcode "github.com/skip2/go-qrcode"
@@ -22,9 +23,10 @@ const QRSize = 320
 // the client reached it: a phone that scans a QR code must reach the same
 // service under the same name.
 //
-// The scheme comes from the connection alone. echo's Context.Scheme()
-// believes X-Forwarded-Proto from any client; handling of the configured
-// trusted proxies belongs here, and only here, when it is wired in.
+// Behind a TLS-terminating proxy the scheme comes from X-Forwarded-Proto.
+// The server's proxy middleware removes that header from every peer that
+// is not a configured trusted proxy and has already put a trusted proxy's
+// X-Forwarded-Host into r.Host, so what is left here can be believed.
 //
 // The Host header must be a host name or an IP address (with an optional
 // port), so that nothing but a plain URL ever goes into a QR code.
@@ -46,6 +48,8 @@ func publicURL(r *http.Request, path, rawQuery string) (string, error) {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
+	} else if p := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); p == "https" {
+		scheme = p
 	}
 	u := url.URL{Scheme: scheme, Host: host, Path: path, RawQuery: rawQuery}
 	return u.String(), nil
@@ -77,6 +81,7 @@ func QRHandler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if err != nil {
 			return web.Error(c, err)
 		}
+		web.Note(c, s)
 		target, err := publicURL(req, ProfilePath, url.Values{"emailaddress": {s.Address.String()}}.Encode())
 		if err != nil {
 			return c.String(http.StatusBadRequest, "cannot build a link from the Host header\n")
