@@ -37,6 +37,8 @@ Usage:
   mailautoconf check --config FILE                   validate a configuration file
   mailautoconf records [--config FILE] [--zone] [DOMAIN...]
                                                      print the DNS records as zone-file lines
+  mailautoconf probe ADDRESS [--resolver ADDR] [--insecure] [--connect] [--json]
+                                                     show what each mail client would configure for ADDRESS
   mailautoconf version                               print the version (also --version)
 `
 
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "records":
 		return records(args[1:], stdout, stderr)
+	case "probe":
+		return probeCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "mailautoconf", versionString())
 		return 0
