@@ -192,12 +192,10 @@ func (s *Server) metricsHandler() http.Handler {
 // watch reloads the configuration on SIGHUP and when its file changes, and
 // the TLS certificates when theirs change, until ctx ends.
 func (s *Server) watch(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	hup, stamp := s.hup, s.stamp
 	defer signal.Stop(hup)
 	t := time.NewTicker(s.opts.PollInterval)
 	defer t.Stop()
-	stamp := fileStamp(s.opts.ConfigPath)
 	for {
 		select {
 		case <-ctx.Done():
@@ -219,6 +217,16 @@ func (s *Server) watch(ctx context.Context) {
 			s.log.Info("TLS certificates reloaded")
 		}
 	}
+}
+
+// startWatching registers for SIGHUP and notes the configuration file's
+// version. It runs in Listen, before Serve returns control to anyone: a
+// SIGHUP that arrives before the handler is registered would end the
+// process, and a file change before the first look would go unnoticed.
+func (s *Server) startWatching() {
+	s.hup = make(chan os.Signal, 1)
+	signal.Notify(s.hup, syscall.SIGHUP)
+	s.stamp = fileStamp(s.opts.ConfigPath)
 }
 
 // reloadFile reloads the configuration file. A broken file is logged and

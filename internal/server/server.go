@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -130,6 +131,8 @@ type Server struct {
 	logAddr bool
 
 	listeners []*listener
+	hup       chan os.Signal // SIGHUP, registered in Listen
+	stamp     string         // the configuration file's version at Listen
 	dns       *dnsListeners
 }
 
@@ -251,6 +254,7 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 
 // Listen opens the listeners. Addr and friends are valid afterwards.
 func (s *Server) Listen() error {
+	s.startWatching()
 	open := func(name, addr string, h http.Handler, tlsConfig *tls.Config) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
