@@ -146,8 +146,10 @@ func (r *Renderer) Append(dst []byte, s settings.Settings) []byte {
 	if s.Address == nil {
 		return t.Append(dst, s.Domain, settings.PlaceholderAddress, settings.PlaceholderLocal, settings.PlaceholderDomain)
 	}
-	return t.Append(dst, s.Domain,
-		xmlesc.String(s.Address.String()), xmlesc.String(s.Address.Local), s.Address.Domain)
+	// Login names are those of the mailbox: for an alias domain, the
+	// canonical address (see settings.Settings.Expand).
+	a := s.Canonical()
+	return t.Append(dst, s.Domain, xmlesc.String(a.String()), xmlesc.String(a.Local), a.Domain)
 }
 
 // ContentType is what Thunderbird expects; it also accepts text/xml.

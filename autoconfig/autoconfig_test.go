@@ -221,3 +221,37 @@ providers:
 	}
 	testutil.Validate(t, "autoconfig.py", r.Body, "config.xml")
 }
+
+// TestAliasDomain: an address at an alias domain gets the provider's
+// settings with the canonical mailbox as login name, and the alias as the
+// domain asked for.
+func TestAliasDomain(t *testing.T) {
+	cfg, err := config.Parse("alias.yaml", []byte(`
+providers:
+  - id: mail.example.com
+    domains: [example.com]
+    aliases: {example.ch: example.com}
+    servers:
+      - {type: imap, host: imap.example.com}
+      - {type: smtp, host: smtp.example.com, username: "%EMAILLOCALPART%"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testutil.Start(t, cfg, server.Options{})
+	r := testutil.Get(t, srv.URL+"/mail/config-v1.1.xml?emailaddress=anna@example.ch", "")
+	if r.StatusCode != 200 {
+		t.Fatalf("status %d: %s", r.StatusCode, r.Body)
+	}
+	ep := parse(t, r.Body)
+	if got := ep.FindElement("domain").Text(); got != "example.ch" {
+		t.Errorf("domain %q", got)
+	}
+	if got := ep.FindElement("incomingServer/username").Text(); got != "anna@example.com" {
+		t.Errorf("incoming username %q, want the canonical address", got)
+	}
+	if got := ep.FindElement("outgoingServer/username").Text(); got != "anna" {
+		t.Errorf("outgoing username %q", got)
+	}
+	testutil.Validate(t, "autoconfig.py", r.Body, "config.xml", "--android")
+}

@@ -180,13 +180,18 @@ const (
 
 // Expand fills the placeholders of a template with the address. Without an
 // address it returns the template unchanged.
+//
+// For an address at an alias domain the login name is built from the
+// canonical mailbox address: the mail servers know the mailbox, not the
+// alias.
 func (s Settings) Expand(template string) string {
-	if s.Address == nil || !strings.Contains(template, "%") {
+	a := s.Canonical()
+	if a == nil || !strings.Contains(template, "%") {
 		return template
 	}
 	return strings.NewReplacer(
-		PlaceholderAddress, s.Address.String(),
-		PlaceholderLocal, s.Address.Local,
-		PlaceholderDomain, s.Address.Domain,
+		PlaceholderAddress, a.String(),
+		PlaceholderLocal, a.Local,
+		PlaceholderDomain, a.Domain,
 	).Replace(template)
 }
