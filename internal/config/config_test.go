@@ -200,3 +200,10 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestActiveSyncURL(t *testing.T) {
+	_, err := Parse("as.yaml", []byte("providers:\n  - id: mail.example.com\n    domains: [example.com]\n    activesync_url: http://eas.example.com/Microsoft-Server-ActiveSync\n    servers: [{type: imap, host: imap.example.com}, {type: smtp, host: smtp.example.com}]\n"))
+	if err == nil || !strings.Contains(err.Error(), `as.yaml:4: providers[0].activesync_url: "http://eas.example.com/Microsoft-Server-ActiveSync" is not an absolute https URL`) {
+		t.Errorf("got %v", err)
+	}
+}

@@ -197,6 +197,11 @@ func (v *validator) provider(path string, p *Provider) {
 			v.errorf(path+".logo_url", "%q is not an absolute http or https URL", p.LogoURL)
 		}
 	}
+	if p.ActiveSyncURL != "" {
+		if u, err := url.Parse(p.ActiveSyncURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			v.errorf(path+".activesync_url", "%q is not an absolute https URL", p.ActiveSyncURL)
+		}
+	}
 	if p.Username == "" {
 		p.Username = DefaultUsername
 	}
