@@ -10,7 +10,7 @@ import (
 func (p *prober) compare(rep *Report) {
 	for _, v := range rep.Clients {
 		if v.Incoming == nil && v.Outgoing == nil {
-			p.add(SevError, CodeNoConfig, v.Client, "%s gets no configuration: %s", v.Client, noConfigHint(v.Client))
+			p.add(SevError, CodeNoConfig, v.Client, "no configuration for %s: %s", v.Client, noConfigHint(v.Client))
 			continue
 		}
 		for _, d := range []struct {

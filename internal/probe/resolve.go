@@ -128,7 +128,7 @@ func (r *resolver) lookupHost(ctx context.Context, host string) ([]netip.Addr, e
 		}
 		return ips, nil
 	}
-	return nil, fmt.Errorf("resolving %s: %w", host, errors.Join(errs...))
+	return nil, fmt.Errorf("resolving %s: %w", host, joined(errs))
 }
 
 // dialer connects to host:port through the resolver, after applying the
@@ -183,11 +183,34 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		}
 		errs = append(errs, err)
 	}
-	return nil, fmt.Errorf("connecting to %s: %w", addr, errors.Join(errs...))
+	return nil, fmt.Errorf("connecting to %s: %w", addr, joined(errs))
 }
 
 // portOf parses a port number.
 func portOf(s string) (int, bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	return n, err == nil && n > 0 && n < 65536
+}
+
+// joinedErrors is errors.Join on one line: messages end up in table cells.
+type joinedErrors []error
+
+func (j joinedErrors) Error() string {
+	msgs := make([]string, len(j))
+	for i, e := range j {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (j joinedErrors) Unwrap() []error { return j }
+
+func joined(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return errNoRecord
+	case 1:
+		return errs[0]
+	}
+	return joinedErrors(errs)
 }
