@@ -62,6 +62,7 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 		in[i].Buffers = [][]byte{make([]byte, 4096)}
 	}
 	out := make([]ipv4.Message, 0, udpBatch)
+	scratch := make([]byte, 0, 256)
 	for {
 		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
@@ -81,7 +82,7 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 				continue
 			}
 			src, _ := netip.AddrFromSlice(ua.IP)
-			if b := h.packet(m.Buffers[0][:m.N], src.Unmap()); b != nil {
+			if b := h.packet(m.Buffers[0][:m.N], src.Unmap(), scratch); b != nil {
 				out = append(out, ipv4.Message{Buffers: [][]byte{b}, Addr: ua})
 			}
 		}
@@ -96,8 +97,9 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 	}
 }
 
-// packet answers one UDP datagram; nil means no answer.
-func (h *Handler) packet(b []byte, src netip.Addr) (out []byte) {
+// packet answers one UDP datagram; nil means no answer. scratch is a
+// buffer of at least 256 octets for the lower-cased name.
+func (h *Handler) packet(b []byte, src netip.Addr, scratch []byte) (out []byte) {
 	if len(b) < 12 {
 		return nil // not even a header: nobody to answer
 	}
@@ -131,6 +133,13 @@ func (h *Handler) packet(b []byte, src netip.Addr) (out []byte) {
 		return headerOnly(b, dns.RcodeFormatError, v == slip)
 	case dns.MsgRejectNotImplemented:
 		return headerOnly(b, dns.RcodeNotImplemented, v == slip)
+	}
+	if v == allow {
+		if q, ok := parseWire(b, scratch[:0]); ok {
+			if out, ok := z.fastRespond(b, &q, true); ok {
+				return out
+			}
+		}
 	}
 	var r dns.Msg
 	if err := r.Unpack(b); err != nil {

@@ -23,7 +23,10 @@ type Zone struct {
 	Groups []Group
 	// negSOA is the SOA as sent in negative answers: its TTL is the
 	// negative-caching TTL (RFC 2308 section 3).
-	negSOA   *dns.SOA
+	negSOA *dns.SOA
+	// soaTail is negSOA in wire form without its owner name, which a
+	// negative answer writes as a pointer into the question.
+	soaTail  []byte
 	provider *settings.Provider
 }
 
@@ -80,6 +83,7 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	hostDomain := func(h string) string { return closestDomain(h, served) }
 
 	ttl := uint32(cfg.DNS.TTL)
+	var err error
 	for _, e := range all {
 		apex := dns.Fqdn(e.domain)
 		if cfg.DNS.Zone == config.ZoneTCP {
@@ -90,6 +94,9 @@ func New(cat *settings.Catalog) (*Zones, error) {
 		neg := *zone.SOA
 		neg.Hdr.Ttl = min(ttl, uint32(cfg.DNS.NegativeTTL))
 		zone.negSOA = &neg
+		if zone.soaTail, err = packTail(&neg); err != nil {
+			return nil, err
+		}
 		for _, g := range domainRecords(cfg, e.p, e.domain, hostDomain) {
 			var in Group
 			in.Comment = g.Comment
@@ -264,4 +271,16 @@ func packAnswer(name string, answer, ns []dns.RR, rcode int) ([]byte, error) {
 		return nil, fmt.Errorf("packing the DNS answer for %s: %w", name, err)
 	}
 	return b, nil
+}
+
+// packTail packs a record without its owner name.
+func packTail(rr dns.RR) ([]byte, error) {
+	c := dns.Copy(rr)
+	c.Header().Name = "."
+	buf := make([]byte, 1024)
+	off, err := dns.PackRR(c, buf, 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("packing %s: %w", rr.Header().Name, err)
+	}
+	return buf[1:off], nil
 }
