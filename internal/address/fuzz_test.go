@@ -1,0 +1,77 @@
+package address
+
+import (
+	"encoding/xml"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"mailautoconf/internal/xmlesc"
+)
+
+// FuzzParse checks the properties every other package relies on when it
+// puts a parsed address into a document or a header: the normal form parses
+// to itself, holds nothing that could break out of XML text, a plist string,
+// a query string or an HTTP header, keeps within RFC 5321's lengths, and
+// survives XML escaping unchanged. A refusal is always an *Error with a
+// short, single-line reason.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"alice@example.com", " Alice+tag@Example.COM. ", "alice tag@example.com",
+		"bücher@bücher.example", "a@xn--bcher-kva.example", "a@exаmple.com", "a@ｅｘａｍｐｌｅ.com",
+		"a\r\nSet-Cookie: x@example.com", "a\x00@example.com", "<a>@example.com", "a@[192.0.2.1]",
+		"a@192.0.2.1", "a@b@example.com", ".a@example.com", "a..b@example.com", "a@-x.example",
+		"a@" + strings.Repeat("x", 64) + ".example", strings.Repeat("l", 65) + "@example.com",
+		"a@\u2028example.com", "a@exam\xffple.com", "a&b@example.com", "a@example.com\u202e",
+		"\ufeffa@example.com", "a@xn--.example", "a@xn--zz.example",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		a, err := Parse(raw)
+		if err != nil {
+			if !IsInvalid(err) {
+				t.Fatalf("Parse(%q): error of type %T: %v", raw, err, err)
+			}
+			msg := err.Error()
+			if len(msg) > 120 || strings.ContainsAny(msg, "\r\n") || !utf8.ValidString(msg) {
+				t.Fatalf("Parse(%q): unsafe error message %q", raw, msg)
+			}
+			return
+		}
+		s := a.String()
+		if len(a.Local) == 0 || len(a.Local) > MaxLocalPart || len(s) > MaxAddress {
+			t.Fatalf("Parse(%q) = %q: lengths out of range", raw, s)
+		}
+		if !utf8.ValidString(s) {
+			t.Fatalf("Parse(%q) = %q: not UTF-8", raw, s)
+		}
+		for _, r := range s {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || strings.ContainsRune("\"'<>\\()[],;:` \t", r) {
+				t.Fatalf("Parse(%q) = %q: holds %q", raw, s, r)
+			}
+		}
+		if !IsHostname(a.Domain) || a.Domain != strings.ToLower(a.Domain) || strings.HasSuffix(a.Domain, ".") {
+			t.Fatalf("Parse(%q): domain %q is not a lower-case host name", raw, a.Domain)
+		}
+		for i := 0; i < len(a.Domain); i++ {
+			if a.Domain[i] >= utf8.RuneSelf {
+				t.Fatalf("Parse(%q): domain %q is not ASCII", raw, a.Domain)
+			}
+		}
+		again, err := Parse(s)
+		if err != nil || again != a {
+			t.Fatalf("Parse(%q) = %q, which parses to %+v, %v", raw, s, again, err)
+		}
+		if d, err := ParseDomain(a.Domain); err != nil || d != a.Domain {
+			t.Fatalf("ParseDomain(%q) = %q, %v", a.Domain, d, err)
+		}
+		// The address as a document carries it: escaped text in an element
+		// must decode to exactly the address again.
+		doc := "<EMailAddress>" + xmlesc.String(s) + "</EMailAddress>"
+		var got string
+		if err := xml.Unmarshal([]byte(doc), &got); err != nil || got != s {
+			t.Fatalf("address %q escaped as %q decodes to %q, %v", s, doc, got, err)
+		}
+	})
+}
