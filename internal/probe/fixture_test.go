@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -345,5 +346,51 @@ func TestInconsistentFixtures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTextOutput: the human output is aligned, coloured only when asked,
+// and the colours do not shift the columns.
+func TestTextOutput(t *testing.T) {
+	rep, err := probe.Run(context.Background(), "alice@bad.test", badFixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	var plain, coloured strings.Builder
+	probe.WriteText(&plain, rep, false)
+	probe.WriteText(&coloured, rep, true)
+	if ansi.MatchString(plain.String()) {
+		t.Errorf("colour codes without colour:\n%q", plain.String())
+	}
+	if !ansi.MatchString(coloured.String()) {
+		t.Fatal("no colour codes with colour")
+	}
+	if got := ansi.ReplaceAllString(coloured.String(), ""); got != plain.String() {
+		t.Errorf("coloured output differs from plain beyond the colours:\n%s\n---\n%s", got, plain.String())
+	}
+	// In the client table every column starts at the same offset.
+	lines := strings.Split(plain.String(), "\n")
+	var header int
+	for i, l := range lines {
+		if strings.Contains(l, "CLIENT") && strings.Contains(l, "SECURITY") {
+			header = i
+		}
+	}
+	col := strings.Index(lines[header], "SECURITY")
+	for _, l := range lines[header+1 : header+9] {
+		if len(l) <= col || l[col-1] != ' ' || l[col] == ' ' {
+			t.Errorf("misaligned row (SECURITY at %d): %q", col, l)
+		}
+	}
+	for _, want := range []string{
+		"Thunderbird  incoming   imap      mail.bad.test  143   plain",
+		"ERROR    plaintext",
+		"WARNING  disagreement",
+		"problem(s): not every client gets a working TLS configuration.",
+	} {
+		if !strings.Contains(plain.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, plain.String())
+		}
 	}
 }
