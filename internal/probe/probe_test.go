@@ -20,10 +20,12 @@ import (
 // ownServer starts the real service with HTTP, HTTPS (certificates from a
 // test CA) and DNS on loopback, and returns probe options that send the
 // probe there instead of to the real hosts.
-func ownServer(t *testing.T) (*testutil.Running, probe.Options, *testutil.CA) {
+func ownServer(t *testing.T) (srv *testutil.Running, opts probe.Options, caFile string) {
 	t.Helper()
 	dir := t.TempDir()
 	ca := testutil.NewCA(t)
+	caFile = filepath.Join(dir, "ca.pem")
+	testutil.WriteFile(t, caFile, ca.PEM)
 	cert, key := ca.IssueFiles(t, dir, "web", time.Time{},
 		"autoconfig.example.com", "autodiscover.example.com", "example.com",
 		"autoconfig.example.net", "autodiscover.example.net", "example.net")
@@ -31,15 +33,17 @@ func ownServer(t *testing.T) (*testutil.Running, probe.Options, *testutil.CA) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yaml := fmt.Sprintf("tls:\n  certificates:\n    - {cert: %s, key: %s}\n", cert, key) + string(demo)
+	// The TLS certificate also signs the Apple profiles, as the
+	// configuration reference suggests.
+	yaml := fmt.Sprintf("tls:\n  certificates:\n    - {cert: %s, key: %s}\nsigning:\n  certificate: %s\n  key: %s\n", cert, key, cert, key) + string(demo)
 	path := filepath.Join(dir, "config.yaml")
 	testutil.WriteFile(t, path, []byte(yaml))
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	srv := testutil.Start(t, cfg, server.Options{HTTPSAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0"})
-	opts := probe.Options{
+	srv = testutil.Start(t, cfg, server.Options{HTTPSAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0"})
+	opts = probe.Options{
 		Resolver: srv.DNSAddr().String(),
 		ConnectTo: map[string]string{
 			":80":  srv.Addr().String(),
@@ -48,14 +52,14 @@ func ownServer(t *testing.T) (*testutil.Running, probe.Options, *testutil.CA) {
 		RootCAs: ca.Pool(),
 		Timeout: 5 * time.Second,
 	}
-	return srv, opts, ca
+	return srv, opts, caFile
 }
 
 // TestOwnServer probes the real service: every client must get the same
 // implicit-TLS servers over https, with valid certificates, and what the
 // probe fetched must pass the independent validators.
 func TestOwnServer(t *testing.T) {
-	_, opts, _ := ownServer(t)
+	_, opts, caFile := ownServer(t)
 	for _, addr := range []string{"alice@example.com", "Bob@EXAMPLE.NET"} {
 		t.Run(addr, func(t *testing.T) {
 			rep, err := probe.Run(context.Background(), addr, opts)
@@ -124,7 +128,10 @@ func TestOwnServer(t *testing.T) {
 					testutil.Validate(t, "autodiscover.py", c.Body, "autodiscover.xml")
 					validated++
 				case strings.Contains(c.Target, "/mobileconfig"):
-					testutil.Validate(t, "mobileconfig.py", c.Body, "mail.mobileconfig", "--content-type", c.ContentType, "--for-address", rep.Address)
+					if !strings.Contains(c.Detail, "signed by CN=autoconfig.example.com") || !strings.HasSuffix(c.Detail, ", verified") {
+						t.Errorf("profile signature: %s", c.Detail)
+					}
+					testutil.Validate(t, "mobileconfig.py", c.Body, "mail.mobileconfig", "--content-type", c.ContentType, "--for-address", rep.Address, "--ca", caFile)
 					validated++
 				}
 			}
