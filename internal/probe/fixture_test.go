@@ -394,3 +394,38 @@ func TestTextOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestOutlookSRV: when neither the domain nor autodiscover.DOMAIN answers,
+// Outlook follows _autodiscover._tcp to a hoster's name, and so does the
+// probe; the other clients get nothing.
+func TestOutlookSRV(t *testing.T) {
+	ca := testutil.NewCA(t)
+	resolver := startDNS(t,
+		"_autodiscover._tcp.srv.test. 300 IN SRV 0 0 443 ad.hoster.test.",
+		"ad.hoster.test. 300 IN A 127.0.0.1",
+	)
+	secure := startHTTPS(t, site{
+		"ad.hoster.test/autodiscover/autodiscover.xml": {contentType: "text/xml", body: strings.ReplaceAll(badPOX, "<Port>25</Port><SSL>off</SSL>", "<Port>587</Port><Encryption>TLS</Encryption>")},
+	}, nil, keyPair(t, ca, time.Time{}, "srv.test", "autodiscover.srv.test", "ad.hoster.test", "autoconfig.srv.test"))
+	plain := startHTTP(t, site{})
+	rep, err := probe.Run(context.Background(), "alice@srv.test", probe.Options{
+		Resolver:  resolver,
+		ConnectTo: map[string]string{":80": plain, ":443": secure},
+		RootCAs:   ca.Pool(),
+		Timeout:   3 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := rep.View(probe.Outlook)
+	if v.Source != "https://ad.hoster.test/autodiscover/autodiscover.xml" {
+		t.Errorf("Outlook source %q", v.Source)
+	}
+	if got, want := [2]string{endpoint(v.Incoming), endpoint(v.Outgoing)}, [2]string{"imap mail.bad.test:993 tls", "smtp mail.bad.test:587 starttls"}; got != want {
+		t.Errorf("Outlook: %q, want %q", got, want)
+	}
+	want := []string{"no-address/Outlook", "no-address/Thunderbird", "no-config/Apple Mail", "no-config/SRV clients", "no-config/Thunderbird", "no-redirect/Outlook"}
+	if got := findings(rep); !slices.Equal(got, want) {
+		t.Errorf("findings\n got %q\nwant %q", got, want)
+	}
+}

@@ -38,7 +38,7 @@ func poxRequest(addr string) []byte {
 	return []byte(b.String())
 }
 
-func (p *prober) outlook(ctx context.Context, srv *dns.SRV) outlookResult {
+func (p *prober) outlook(ctx context.Context, autodiscoverSRV func() *dns.SRV) outlookResult {
 	d := p.addr.Domain
 	res := outlookResult{view: View{Client: Outlook}}
 	var mu sync.Mutex
@@ -74,7 +74,7 @@ func (p *prober) outlook(ctx context.Context, srv *dns.SRV) outlookResult {
 	wg.Go(func() { redirTarget = p.poxRedirect(ctx, httpURL, record) })
 	wg.Wait()
 	srvTarget := ""
-	if srv != nil {
+	if srv := autodiscoverSRV(); srv != nil {
 		srvTarget = srvURL(srv)
 	}
 	// Outlook's order: the v2 answer, the two direct URLs, the http

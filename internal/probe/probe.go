@@ -38,6 +38,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"mailautoconf/internal/address"
 )
 
@@ -291,7 +293,11 @@ func Run(ctx context.Context, raw string, opts Options) (*Report, error) {
 	)
 	wg.Go(func() { dnsRes = p.queryDNS(ctx); close(srvDone) })
 	wg.Go(func() { tb = p.thunderbird(ctx) })
-	wg.Go(func() { <-srvDone; ol = p.outlook(ctx, dnsRes.autodiscoverSRV) })
+	// Outlook needs the _autodiscover._tcp record only for its last
+	// resort, so it starts at once and waits for DNS only then.
+	wg.Go(func() {
+		ol = p.outlook(ctx, func() *dns.SRV { <-srvDone; return dnsRes.autodiscoverSRV })
+	})
 	wg.Go(func() { apple = p.apple(ctx) })
 	wg.Wait()
 
