@@ -165,6 +165,6 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if err != nil {
 			return web.Error(c, err)
 		}
-		return c.Blob(http.StatusOK, ContentType, r.Append(nil, s))
+		return web.Blob(c, http.StatusOK, ContentType, r.Append(nil, s))
 	}
 }

@@ -3,6 +3,7 @@ package autoconfig_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -78,6 +79,9 @@ func TestDemoEndToEnd(t *testing.T) {
 				}
 				if ct := r.Header.Get("Content-Type"); ct != "application/xml; charset=utf-8" {
 					t.Errorf("Content-Type %q", ct)
+				}
+				if cl := r.Header.Get("Content-Length"); cl != strconv.Itoa(len(r.Body)) {
+					t.Errorf("Content-Length %q for %d bytes", cl, len(r.Body))
 				}
 				if len(r.Body) > 3 && string(r.Body[:3]) == "\xef\xbb\xbf" {
 					t.Error("body starts with a BOM")

@@ -147,7 +147,7 @@ func readBody(req *http.Request) ([]byte, error) {
 }
 
 func reply(c echo.Context, doc []byte) error {
-	return c.Blob(http.StatusOK, ContentType, doc)
+	return web.Blob(c, http.StatusOK, ContentType, doc)
 }
 
 // Autodiscover v2 protocols. Clients spell them in any case: Outlook sends
@@ -236,5 +236,5 @@ func jsonReply(c echo.Context, code int, v any) error {
 	if err != nil {
 		return err
 	}
-	return c.Blob(code, "application/json", b)
+	return web.Blob(c, code, "application/json", b)
 }

@@ -502,6 +502,6 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": FileName(s.Address.String())}))
 		// The profile names a person's mailbox: no shared cache keeps it.
 		h.Set("Cache-Control", "private, no-store")
-		return c.Blob(http.StatusOK, ContentType, body)
+		return web.Blob(c, http.StatusOK, ContentType, body)
 	}
 }

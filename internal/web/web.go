@@ -5,6 +5,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -98,4 +99,13 @@ func Error(c echo.Context, err error) error {
 		msg = http.StatusText(code)
 	}
 	return c.String(code, msg+"\n")
+}
+
+// Blob answers b with an explicit Content-Length. Without it net/http
+// switches to chunked encoding for bodies over a few kilobytes (an
+// Autodiscover answer is one), which some older Autodiscover and profile
+// clients handle badly; a length also lets clients see a cut-off answer.
+func Blob(c echo.Context, code int, contentType string, b []byte) error {
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	return c.Blob(code, contentType, b)
 }
