@@ -646,3 +646,20 @@ func flagsLine(out string) string {
 	}
 	return ""
 }
+
+// The batched UDP loop over IPv6 loopback.
+func TestIPv6Loopback(t *testing.T) {
+	if ln, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		ln.Close()
+	}
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{DNSAddr: "[::1]:0"})
+	addr := srv.DNSAddr().String()
+	for _, netw := range []string{"udp", "tcp"} {
+		r := exchange(t, addr, netw, query("_submissions._tcp.example.net.", dns.TypeSRV))
+		if got := rdata(r.Answer); !slices.Equal(got, []string{"SRV 0 0 465 smtp.example.com."}) {
+			t.Errorf("%s over IPv6: %q", netw, got)
+		}
+	}
+}
