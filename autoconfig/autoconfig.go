@@ -21,7 +21,6 @@ package autoconfig
 import (
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/beevik/etree"
 	"github.com/labstack/echo/v4"
@@ -78,7 +77,7 @@ func Document(p *settings.Provider) *etree.Document {
 		e.CreateElement("hostname").SetText(s.Host)
 		e.CreateElement("port").SetText(fmt.Sprint(s.Port))
 		e.CreateElement("socketType").SetText(socketType[s.Security])
-		e.CreateElement("username").SetText(usernameTemplate(s.Username))
+		e.CreateElement("username").SetText(tmpl.Login(s.Username, slotAddress, slotLocal, slotAddrDomain))
 		for _, a := range s.Authentication {
 			e.CreateElement("authentication").SetText(a)
 		}
@@ -104,16 +103,6 @@ func Document(p *settings.Provider) *etree.Document {
 	}
 	doc.Indent(2)
 	return doc
-}
-
-// usernameTemplate replaces the placeholders of a login-name template by
-// template markers.
-func usernameTemplate(t string) string {
-	return strings.NewReplacer(
-		settings.PlaceholderAddress, tmpl.Marker(slotAddress),
-		settings.PlaceholderLocal, tmpl.Marker(slotLocal),
-		settings.PlaceholderDomain, tmpl.Marker(slotAddrDomain),
-	).Replace(t)
 }
 
 // Renderer holds the compiled document of every provider of a catalog.

@@ -32,7 +32,6 @@ import (
 	"hash/fnv"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -153,7 +152,7 @@ func Document(p *settings.Provider) *etree.Document {
 		e.CreateElement("Type").SetText(protocolType[s.Type])
 		e.CreateElement("Server").SetText(s.Host)
 		e.CreateElement("Port").SetText(strconv.Itoa(s.Port))
-		e.CreateElement("LoginName").SetText(loginTemplate(s.Username))
+		e.CreateElement("LoginName").SetText(tmpl.Login(s.Username, slotAddress, slotLocal, slotAddrDomain))
 		// DomainRequired on would make Outlook prepend a Windows domain.
 		e.CreateElement("DomainRequired").SetText("off")
 		// SPA (Secure Password Authentication) is Microsoft's name for
@@ -186,16 +185,6 @@ func needsAuth(s config.Server) bool {
 		}
 	}
 	return false
-}
-
-// loginTemplate replaces the placeholders of a login-name template by
-// template markers.
-func loginTemplate(t string) string {
-	return strings.NewReplacer(
-		settings.PlaceholderAddress, tmpl.Marker(slotAddress),
-		settings.PlaceholderLocal, tmpl.Marker(slotLocal),
-		settings.PlaceholderDomain, tmpl.Marker(slotAddrDomain),
-	).Replace(t)
 }
 
 // RedirectDocument builds the Outlook-schema answer for an alias address:

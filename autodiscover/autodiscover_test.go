@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -444,7 +443,7 @@ func TestJSON(t *testing.T) {
 // TestCredentials: Outlook and Thunderbird send the user's password. It is
 // never asked for, never echoed and never logged.
 func TestCredentials(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := testutil.Start(t, testutil.Demo(t), server.Options{Logger: logger})
 	auth := "Basic YWxpY2VAZXhhbXBsZS5jb206U3VwM3JTZWNyZXQh" // alice@example.com:Sup3rSecret!
@@ -480,29 +479,6 @@ func TestCredentials(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", s, logs.String())
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }
 
 // TestHostileBodies: hostile and odd bodies all get a well-formed Error

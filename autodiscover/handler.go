@@ -180,7 +180,7 @@ func JSONHandler(current Current) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cat, r := current()
 		req := c.Request()
-		proto, _ := web.QueryAddress(req, "Protocol")
+		proto, _ := web.Query(req, "Protocol")
 		var want string
 		switch {
 		case strings.EqualFold(proto, ProtocolV1):
@@ -195,7 +195,7 @@ func JSONHandler(current Current) echo.HandlerFunc {
 		raw, ok := "", false
 		switch rest := strings.TrimPrefix(req.URL.Path, JSONPath); rest {
 		case "", "/":
-			raw, ok = web.QueryAddress(req, "Email")
+			raw, ok = web.Query(req, "Email")
 		default:
 			ver, addr, found := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
 			if !found || !strings.EqualFold(ver, "v1.0") {

@@ -163,16 +163,6 @@ func authentication(methods []string, smtp bool) string {
 	return "EmailAuthPassword"
 }
 
-// usernameTemplate replaces the placeholders of a login-name template by
-// template markers.
-func usernameTemplate(t string) string {
-	return strings.NewReplacer(
-		settings.PlaceholderAddress, tmpl.Marker(slotAddress),
-		settings.PlaceholderLocal, tmpl.Marker(slotLocal),
-		settings.PlaceholderDomain, tmpl.Marker(slotAddrDomain),
-	).Replace(t)
-}
-
 // reverseDNS turns "mail.example.com" into "com.example.mail", the usual
 // form of payload identifiers.
 func reverseDNS(host string) string {
@@ -205,12 +195,12 @@ func Document(p *settings.Provider, protocol string, withName bool) (*Profile, e
 		IncomingMailServerHostName:             in.Host,
 		IncomingMailServerPortNumber:           in.Port,
 		IncomingMailServerUseSSL:               in.Security != config.SecurityPlain,
-		IncomingMailServerUsername:             usernameTemplate(in.Username),
+		IncomingMailServerUsername:             tmpl.Login(in.Username, slotAddress, slotLocal, slotAddrDomain),
 		OutgoingMailServerAuthentication:       authentication(out.Authentication, true),
 		OutgoingMailServerHostName:             out.Host,
 		OutgoingMailServerPortNumber:           out.Port,
 		OutgoingMailServerUseSSL:               out.Security != config.SecurityPlain,
-		OutgoingMailServerUsername:             usernameTemplate(out.Username),
+		OutgoingMailServerUsername:             tmpl.Login(out.Username, slotAddress, slotLocal, slotAddrDomain),
 		OutgoingPasswordSameAsIncomingPassword: true,
 		PayloadDescription:                     "Mail account " + addr + " at " + p.DisplayName,
 		PayloadDisplayName:                     "Mail: " + addr,
@@ -471,20 +461,16 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cat, r := current()
 		req := c.Request()
-		raw, ok := web.QueryAddress(req, "emailaddress", "email")
-		if !ok {
-			return web.Error(c, settings.ErrNoDomain)
-		}
-		s, err := cat.ForAddress(raw)
+		s, err := web.ResolveAddress(c, cat)
 		if err != nil {
 			return web.Error(c, err)
 		}
-		proto, _ := web.QueryAddress(req, "protocol")
+		proto, _ := web.Query(req, "protocol")
 		proto = strings.ToLower(strings.TrimSpace(proto))
 		if proto == "pop" {
 			proto = config.TypePOP3
 		}
-		name, _ := web.QueryAddress(req, "name")
+		name, _ := web.Query(req, "name")
 		if name, err = checkName(name); err != nil {
 			return c.String(http.StatusBadRequest, err.Error()+"\n")
 		}

@@ -268,7 +268,7 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		h.Set("Content-Language", m.Tag)
 		h.Add("Vary", "Accept-Language")
 
-		raw, asked := web.QueryAddress(req, "emailaddress", "email")
+		raw, asked := web.Query(req, "emailaddress", "email")
 		host, hostErr := cat.ForHost(req.Host, hostPrefixes...)
 		var b *brand
 		if hostErr == nil {

@@ -73,15 +73,10 @@ func QRHandler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cat, _ := current()
 		req := c.Request()
-		raw, ok := web.QueryAddress(req, "emailaddress", "email")
-		if !ok {
-			return web.Error(c, settings.ErrNoDomain)
-		}
-		s, err := cat.ForAddress(raw)
+		s, err := web.ResolveAddress(c, cat)
 		if err != nil {
 			return web.Error(c, err)
 		}
-		web.Note(c, s)
 		target, err := publicURL(req, ProfilePath, url.Values{"emailaddress": {s.Address.String()}}.Encode())
 		if err != nil {
 			return c.String(http.StatusBadRequest, "cannot build a link from the Host header\n")

@@ -33,24 +33,6 @@ providers:
       - {type: smtp, host: smtp.example.com}
 `
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func writeConfig(t *testing.T, path, yaml string) *config.Config {
 	t.Helper()
 	testutil.WriteFile(t, path, []byte(yaml))
@@ -166,7 +148,7 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.yaml")
 	cfg := writeConfig(t, path, providerYAML)
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	srv := testutil.Start(t, cfg, server.Options{
 		ConfigPath: path, PollInterval: time.Hour, // only SIGHUP below
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
@@ -425,7 +407,7 @@ func TestSlowClient(t *testing.T) {
 // TestAccessLog: one line per request, with domain and client family, never
 // the local part or the Authorization header.
 func TestAccessLog(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	srv := testutil.Start(t, testutil.Demo(t), server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	req, _ := http.NewRequest("GET", srv.URL+"/mail/config-v1.1.xml?emailaddress=secretuser@example.net", nil)
 	req.Header.Set("Authorization", "Basic c2VjcmV0dXNlcjpodW50ZXIy")

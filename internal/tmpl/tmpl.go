@@ -72,3 +72,14 @@ func (t *Template) Append(dst []byte, values ...string) []byte {
 	}
 	return append(dst, t.lits[len(t.lits)-1]...)
 }
+
+// Login replaces the %EMAILADDRESS%, %EMAILLOCALPART% and %EMAILDOMAIN%
+// placeholders of a login-name template by the markers of the given slots,
+// so that every renderer fills login names the same way.
+func Login(template string, address, local, domain int) string {
+	return strings.NewReplacer(
+		"%EMAILADDRESS%", Marker(address),
+		"%EMAILLOCALPART%", Marker(local),
+		"%EMAILDOMAIN%", Marker(domain),
+	).Replace(template)
+}

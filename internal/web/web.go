@@ -14,11 +14,11 @@ import (
 	"mailautoconf/internal/settings"
 )
 
-// QueryAddress returns the address parameter of a request. The name is
-// matched without regard to case: Thunderbird sends "emailaddress", some
-// other clients and hand-written links "emailAddress" or "EmailAddress".
-// Only the first value counts.
-func QueryAddress(r *http.Request, names ...string) (string, bool) {
+// Query returns the first value of a query parameter, trying the names in
+// order. Names are matched without regard to case: Thunderbird sends
+// "emailaddress", other clients and hand-written links "emailAddress" or
+// "EmailAddress"; Outlook's v2 JSON request says "Protocol" or "protocol".
+func Query(r *http.Request, names ...string) (string, bool) {
 	q := r.URL.Query()
 	for _, n := range names {
 		if v, ok := q[n]; ok && len(v) > 0 {
@@ -53,7 +53,7 @@ func SetOutcome(c echo.Context, outcome string) { c.Set(KeyOutcome, outcome) }
 func Resolve(c echo.Context, cat *settings.Catalog, prefixes ...string) (settings.Settings, error) {
 	var s settings.Settings
 	var err error
-	if a, ok := QueryAddress(c.Request(), "emailaddress", "email"); ok {
+	if a, ok := Query(c.Request(), "emailaddress", "email"); ok {
 		s, err = cat.ForAddress(a)
 	} else {
 		s, err = cat.ForHost(c.Request().Host, prefixes...)
@@ -71,6 +71,21 @@ func Note(c echo.Context, s settings.Settings) {
 	if s.Address != nil {
 		c.Set(KeyAddress, s.Address.String())
 	}
+}
+
+// ResolveAddress is Resolve for endpoints that need an address, such as a
+// profile or a QR code, which name one mailbox: the Host header is not
+// enough.
+func ResolveAddress(c echo.Context, cat *settings.Catalog) (settings.Settings, error) {
+	raw, ok := Query(c.Request(), "emailaddress", "email")
+	if !ok {
+		return settings.Settings{}, settings.ErrNoDomain
+	}
+	s, err := cat.ForAddress(raw)
+	if err == nil {
+		Note(c, s)
+	}
+	return s, err
 }
 
 // Status returns the HTTP status for an error of Resolve.
