@@ -79,6 +79,11 @@ func (z *Zones) Respond(r *dns.Msg, udp bool) []byte {
 	if len(r.Question) != 1 {
 		return small(r, dns.RcodeFormatError, false)
 	}
+	if optCount(r.Extra) > 1 {
+		// RFC 6891 section 6.1.1: more than one OPT is a format error;
+		// the parser would otherwise let the first one win silently.
+		return small(r, dns.RcodeFormatError, false)
+	}
 	opt := r.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
 		return small(r, dns.RcodeBadVers, false) // RFC 6891 section 6.1.3
@@ -236,4 +241,15 @@ func hasUpper(s string) bool {
 		}
 	}
 	return false
+}
+
+// optCount counts the OPT pseudo-records among rrs.
+func optCount(rrs []dns.RR) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n
 }
