@@ -663,3 +663,59 @@ func TestIPv6Loopback(t *testing.T) {
 		}
 	}
 }
+
+// Answers are counted in the metrics by query type and rcode.
+func TestMetricsCountAnswers(t *testing.T) {
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{DNSAddr: "127.0.0.1:0"})
+	addr := srv.DNSAddr().String()
+	for range 3 {
+		exchange(t, addr, "udp", query("_imaps._tcp.example.com.", dns.TypeSRV))
+	}
+	for range 2 {
+		exchange(t, addr, "tcp", query("nope.example.com.", dns.TypeA))
+	}
+	exchange(t, addr, "udp", query("example.org.", 4711))
+	// Counting happens after the write; give the server a moment.
+	deadline := time.Now().Add(2 * time.Second)
+	want := map[[2]string]float64{{"SRV", "NOERROR"}: 3, {"A", "NXDOMAIN"}: 2, {"other", "REFUSED"}: 1}
+	for {
+		ok := true
+		for l, n := range want {
+			if got := dnsCount(t, srv, l[0], l[1]); got != n {
+				ok = false
+				if time.Now().After(deadline) {
+					t.Errorf("mailautoconf_dns_queries_total%v = %v, want %v", l, got, n)
+				}
+			}
+		}
+		if ok || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dnsCount reads mailautoconf_dns_queries_total{qtype, rcode} from the
+// server's metrics registry.
+func dnsCount(t *testing.T, srv *testutil.Running, qtype, rcode string) float64 {
+	t.Helper()
+	fams, err := srv.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "mailautoconf_dns_queries_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["qtype"] == qtype && labels["rcode"] == rcode {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}

@@ -20,6 +20,30 @@ const MaxUDPSize = 1232
 type Handler struct {
 	current func() *Zones
 	log     *slog.Logger
+	observe func(qtype uint16, rcode int)
+}
+
+// Observe sets a function called with the query type and response code of
+// every answer sent, for metrics. Call it before serving.
+func (h *Handler) Observe(fn func(qtype uint16, rcode int)) { h.observe = fn }
+
+// count reports an answer to the observer, reading the question back from
+// the answer (uncompressed, as every answer here writes it).
+func (h *Handler) count(b []byte) {
+	if h.observe == nil || len(b) < 12 {
+		return
+	}
+	var qtype uint16
+	if binary.BigEndian.Uint16(b[4:]) == 1 {
+		off := 12
+		for off < len(b) && b[off] != 0 && b[off] < 64 {
+			off += int(b[off]) + 1
+		}
+		if off+3 <= len(b) {
+			qtype = binary.BigEndian.Uint16(b[off+1:])
+		}
+	}
+	h.observe(qtype, int(b[3]&0xF))
 }
 
 // NewHandler returns a handler; current returns the zones in force, so a
@@ -66,7 +90,9 @@ func (h *Handler) write(w dns.ResponseWriter, b []byte) {
 	}
 	if _, err := w.Write(b); err != nil {
 		h.log.Debug("writing a DNS answer", "remote", w.RemoteAddr().String(), "err", err)
+		return
 	}
+	h.count(b)
 }
 
 // Respond builds the wire-format answer to a query. udp selects the size

@@ -84,6 +84,7 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 			src, _ := netip.AddrFromSlice(ua.IP)
 			if b := h.packet(m.Buffers[0][:m.N], src.Unmap(), scratch); b != nil {
 				out = append(out, ipv4.Message{Buffers: [][]byte{b}, Addr: ua})
+				h.count(b)
 			}
 		}
 		for sent := 0; sent < len(out); {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -82,6 +83,7 @@ func (s *Server) startDNS() <-chan error {
 		return errc
 	}
 	h := dnsserver.NewHandler(func() *dnsserver.Zones { return s.State().DNS }, s.log)
+	h.Observe(s.observeDNS())
 	idle := func() time.Duration { return DNSIdleTimeout }
 	servers := []*dns.Server{
 		// MaxTCPQueries -1: a resolver may send any number of queries
@@ -139,4 +141,37 @@ func (s *Server) stopDNS(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dnsTypeLabels are the query types counted by name; the rest are "other",
+// so that a scan over all 65536 types cannot create as many time series.
+var dnsTypeLabels = map[uint16]bool{
+	dns.TypeA: true, dns.TypeAAAA: true, dns.TypeSRV: true, dns.TypeSOA: true, dns.TypeNS: true,
+	dns.TypeCNAME: true, dns.TypeANY: true, dns.TypeTXT: true, dns.TypeMX: true, dns.TypeHTTPS: true,
+	dns.TypeDS: true, dns.TypeDNSKEY: true, dns.TypeAXFR: true, dns.TypeIXFR: true,
+}
+
+// observeDNS counts answers in the metrics by query type and rcode. The
+// counters are looked up once per label pair: the answer path is hot.
+func (s *Server) observeDNS() func(qtype uint16, rcode int) {
+	var cache sync.Map // uint32 -> interface{ Inc() }
+	return func(qtype uint16, rcode int) {
+		if !dnsTypeLabels[qtype] {
+			qtype = 0
+		}
+		key := uint32(qtype)<<8 | uint32(rcode&0xFF)
+		c, ok := cache.Load(key)
+		if !ok {
+			name := "other"
+			if qtype != 0 {
+				name = dns.TypeToString[qtype]
+			}
+			rc, ok := dns.RcodeToString[rcode]
+			if !ok {
+				rc = "other"
+			}
+			c, _ = cache.LoadOrStore(key, s.metrics.DNSQueries.WithLabelValues(name, rc))
+		}
+		c.(interface{ Inc() }).Inc()
+	}
 }
