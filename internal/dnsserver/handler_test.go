@@ -16,9 +16,13 @@ type recorder struct {
 	out    [][]byte
 }
 
-func (r *recorder) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IPv4zero, Port: 53} }
-func (r *recorder) RemoteAddr() net.Addr      { return r.remote }
-func (r *recorder) WriteMsg(m *dns.Msg) error { b, err := m.Pack(); r.out = append(r.out, b); return err }
+func (r *recorder) LocalAddr() net.Addr  { return &net.UDPAddr{IP: net.IPv4zero, Port: 53} }
+func (r *recorder) RemoteAddr() net.Addr { return r.remote }
+func (r *recorder) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	r.out = append(r.out, b)
+	return err
+}
 func (r *recorder) Write(b []byte) (int, error) {
 	r.out = append(r.out, append([]byte(nil), b...))
 	return len(b), nil
