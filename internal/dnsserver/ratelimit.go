@@ -12,11 +12,13 @@ import (
 type verdict int
 
 const (
-	allow    verdict = iota
-	slip             // send an empty answer with TC=1
-	drop             // send nothing
-	sweepAge = 10 * time.Second
+	allow verdict = iota
+	slip          // send an empty answer with TC=1
+	drop          // send nothing
 )
+
+// sweepAge is how often idle networks are forgotten.
+const sweepAge = 10 * time.Second
 
 // limiter is a token bucket per source network (a /24 or /56 by default,
 // since an attacker spoofing a victim's address can vary the low bits).
