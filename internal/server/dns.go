@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/netutil"
 
 	"mailautoconf/internal/dnsserver"
 )
@@ -24,6 +25,10 @@ const (
 	// DNSUDPBuffer is the largest UDP query read; larger ones are cut
 	// and then fail to parse (FORMERR).
 	DNSUDPBuffer = 4096
+	// DNSMaxTCPConns bounds open TCP connections, so that a flood of
+	// idle connections cannot use up the file descriptors; further
+	// clients wait in the listen queue.
+	DNSMaxTCPConns = 1024
 )
 
 // dnsListeners are the UDP and TCP sockets of the DNS server, on the same
@@ -60,7 +65,7 @@ func (s *Server) listenDNS() error {
 			}
 			break
 		}
-		s.dns = &dnsListeners{udp: pc, tcp: ln}
+		s.dns = &dnsListeners{udp: pc, tcp: netutil.LimitListener(ln, DNSMaxTCPConns)}
 		return nil
 	}
 	return fmt.Errorf("listening for DNS on tcp %s: %w", s.opts.DNSAddr, lastErr)
