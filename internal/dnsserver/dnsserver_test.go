@@ -719,3 +719,46 @@ func dnsCount(t *testing.T, srv *testutil.Running, qtype, rcode string) float64 
 	}
 	return 0
 }
+
+// A resolver may pipeline any number of queries on one TCP connection
+// (RFC 7766); the library's default would close it after 128.
+func TestTCPPipelining(t *testing.T) {
+	addr := startDNS(t, testutil.Demo(t))
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	const n = 300
+	var all []byte
+	for i := range n {
+		q := query("_submissions._tcp.example.com.", dns.TypeSRV)
+		q.Id = uint16(i)
+		w, _ := q.Pack()
+		all = append(all, byte(len(w)>>8), byte(len(w)))
+		all = append(all, w...)
+	}
+	if _, err := c.Write(all); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint16]bool{}
+	for range n {
+		var l [2]byte
+		if _, err := readFull(c, l[:]); err != nil {
+			t.Fatalf("after %d answers: %v", len(seen), err)
+		}
+		buf := make([]byte, int(l[0])<<8|int(l[1]))
+		if _, err := readFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		var r dns.Msg
+		if err := r.Unpack(buf); err != nil || len(r.Answer) != 1 {
+			t.Fatalf("answer %d: %v %v", len(seen), err, r)
+		}
+		seen[r.Id] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct answers, want %d", len(seen), n)
+	}
+}
