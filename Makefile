@@ -2,9 +2,9 @@
 # Debian packages the tests need first (see .ci/deps).
 GO ?= go
 
-.PHONY: test deps vet build run fuzz
+.PHONY: test deps vet build run fuzz fuzz-short
 
-test: deps vet
+test: deps vet fuzz-short
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 deps:
@@ -20,3 +20,26 @@ build:
 
 run:
 	$(GO) run ./cmd/mailautoconf serve
+
+# Fuzz targets, as package:name. `make test` runs each briefly (fuzz-short)
+# so a regression in a parser shows up in CI; `make fuzz` searches longer.
+# Budgets are execution counts, not -fuzztime durations: with Go 1.26 a
+# duration can end in a spurious "context deadline exceeded" failure
+# (go.dev/issue/75804). New findings land in testdata/fuzz/<name>/.
+FUZZ_TARGETS = ./internal/address:FuzzParse ./internal/config:FuzzParse \
+  ./autodiscover:FuzzParseRequest ./internal/dnsserver:FuzzPacket \
+  ./internal/e2e:FuzzHTTP ./internal/e2e:FuzzDNS
+FUZZ_SHORT_EXECS ?= 10000
+FUZZ_EXECS ?= 2000000
+
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} in $${t%%:*}: $(FUZZ_SHORT_EXECS) inputs"; \
+	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZ_SHORT_EXECS)x -fuzzminimizetime=100x "$${t%%:*}"; \
+	done
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} in $${t%%:*}: $(FUZZ_EXECS) inputs"; \
+	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZ_EXECS)x "$${t%%:*}"; \
+	done
