@@ -57,6 +57,7 @@ type ShutdownReport struct {
 	Broken                 int64 // answers after SIGTERM that were cut or wrong
 	ExitCode               int
 	Took                   time.Duration
+	RefusedDuringDrain     bool // a new connection while the uploads still run is refused
 	RefusedAfter           bool // a new connection after exit is refused
 	Samples                []string
 }
@@ -98,8 +99,14 @@ func (r *Report) Failures() []string {
 	if s.Took > r.Drain {
 		f = append(f, fmt.Sprintf("shutdown: took %v, drain timeout %v", s.Took.Round(time.Millisecond), r.Drain))
 	}
+	if !s.RefusedDuringDrain {
+		f = append(f, "shutdown: new connections were accepted while draining")
+	}
 	if !s.RefusedAfter {
 		f = append(f, "shutdown: the port still accepts connections")
+	}
+	if s.InFlight > 0 && s.Took < releaseDelay {
+		f = append(f, fmt.Sprintf("shutdown: exited after %v, before the in-flight requests could finish", s.Took.Round(time.Millisecond)))
 	}
 	return f
 }
@@ -130,8 +137,8 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  goroutines         idle %d, under load %d, after the load %d\n", r.GoroutinesIdle, r.GoroutinesLoad, r.GoroutinesAfter)
 	fmt.Fprintf(w, "  server log errors  %d\n", len(r.ServerErrors))
 	s := r.Shutdown
-	fmt.Fprintf(w, "  SIGTERM under load %d/%d in-flight uploads completed; %d answers after SIGTERM, all complete (%d cut or wrong); %d requests refused cleanly; exit %d after %v; port refused afterwards: %v\n",
-		s.InFlightDone, s.InFlight, s.Answered, s.Broken, s.Refused, s.ExitCode, s.Took.Round(time.Millisecond), s.RefusedAfter)
+	fmt.Fprintf(w, "  SIGTERM under load %d/%d in-flight uploads completed; %d answers after SIGTERM, all complete (%d cut or wrong); %d requests refused cleanly; new connections refused while draining: %v; exit %d after %v; port refused afterwards: %v\n",
+		s.InFlightDone, s.InFlight, s.Answered, s.Broken, s.Refused, s.RefusedDuringDrain, s.ExitCode, s.Took.Round(time.Millisecond), s.RefusedAfter)
 	for _, x := range append(append(r.Samples, s.Samples...), r.ServerErrors...) {
 		fmt.Fprintf(w, "  ! %s\n", x)
 	}
@@ -506,7 +513,16 @@ func shutdownUnderLoad(srv *server, o Options, logf func(string, ...any)) Shutdo
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		r.Samples = append(r.Samples, "sending SIGTERM: "+err.Error())
 	}
-	time.Sleep(300 * time.Millisecond)
+	// While the uploads are still open the server is draining: the port
+	// no longer accepts connections.
+	time.Sleep(releaseDelay / 3)
+	select {
+	case <-srv.exited:
+		r.Samples = append(r.Samples, "the server exited with uploads in flight")
+	default:
+		r.RefusedDuringDrain = refused(srv.http)
+	}
+	time.Sleep(releaseDelay - releaseDelay/3)
 	close(release)
 	wg.Wait()
 	close(results)
@@ -530,14 +546,25 @@ func shutdownUnderLoad(srv *server, o Options, logf func(string, ...any)) Shutdo
 	ld.stop()
 	r.Answered, r.Refused, r.Broken = ld.afterStop()
 	r.Samples = append(r.Samples, ld.samples()...)
-	// The port is closed: a new connection is refused outright.
-	if c, err := net.DialTimeout("tcp", srv.http, time.Second); err != nil {
-		r.RefusedAfter = errors.Is(err, syscall.ECONNREFUSED)
-	} else {
-		c.Close()
-	}
+	r.RefusedAfter = refused(srv.http)
 	logf("SIGTERM: exit %d after %v", r.ExitCode, r.Took.Round(time.Millisecond))
 	return r
+}
+
+// releaseDelay is how long after SIGTERM the in-flight uploads send the
+// rest of their bodies. The server must wait for them, so it cannot exit
+// sooner.
+const releaseDelay = 300 * time.Millisecond
+
+// refused reports whether a new connection to addr is refused outright
+// (RST to the SYN), the clean way to turn a client away.
+func refused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	c.Close()
+	return false
 }
 
 // slowUpload sends an Autodiscover request whose body arrives in two
