@@ -116,12 +116,15 @@ func FuzzHTTP(f *testing.F) {
 	})
 }
 
-// FuzzDNS sends datagrams to the real DNS server over UDP. Properties: a
-// query (QR clear, at least a header) always gets an answer that parses,
-// carries its ID and opcode, has QR set and RA clear, fits 512 octets
-// unless the query had EDNS, and holds only the data of the provider whose
-// zone was asked (none outside the zones); a response or a runt gets no
-// answer.
+// FuzzDNS sends every input to the real DNS server twice: as a UDP
+// datagram (the wire fast path) and as a message on a TCP connection (the
+// library's parser). Properties: a query (QR clear, at least a header)
+// always gets an answer that parses, carries its ID and opcode, has QR set
+// and RA clear, fits 512 octets over UDP unless the query had EDNS, and
+// holds only the data of the provider whose zone was asked (none outside
+// the zones); a response or a runt gets no answer. When the query parses,
+// both transports agree on the rcode and, unless UDP truncated, on the
+// number of answer records.
 func FuzzDNS(f *testing.F) {
 	srv := startServer(f)
 	addr := srv.DNSAddr().String()
@@ -139,70 +142,143 @@ func FuzzDNS(f *testing.F) {
 		if len(q) > 4096 {
 			return
 		}
-		conn, err := net.Dial("udp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := conn.Write(q); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 65535)
-		if len(q) < 12 || q[2]&0x80 != 0 {
-			// No answer expected. A probe with another ID follows on
-			// the same socket; an answer with the first ID fails.
-			probe := query("example.com", dns.TypeSOA, false)
-			id := uint16(0x4242)
-			if len(q) >= 2 {
-				id = binary.BigEndian.Uint16(q) ^ 0xffff
-			}
-			binary.BigEndian.PutUint16(probe, id)
-			if _, err := conn.Write(probe); err != nil {
-				t.Fatal(err)
-			}
-			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("no answer to the probe after %x: %v", q, err)
-			}
-			if binary.BigEndian.Uint16(buf[:n]) != id {
-				t.Fatalf("answered %x with %x", q, buf[:n])
-			}
+		answers := len(q) >= 12 && q[2]&0x80 == 0
+		udp := udpRoundTrip(t, addr, q, answers)
+		tcp := tcpRoundTrip(t, addr, q, answers)
+		if !answers {
 			return
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no answer to %x: %v", q, err)
-		}
-		ans := buf[:n]
-		var m dns.Msg
-		if err := m.Unpack(ans); err != nil {
-			t.Fatalf("answer %x to %x does not parse: %v", ans, q, err)
-		}
-		if m.Id != binary.BigEndian.Uint16(q) || !m.Response || m.RecursionAvailable || m.Opcode != int(q[2]>>3&0xf) {
-			t.Fatalf("answer header %+v for query %x", m.MsgHdr, q)
-		}
+		mu := checkFuzzAnswer(t, q, udp, true)
+		mt := checkFuzzAnswer(t, q, tcp, false)
 		var qm dns.Msg
-		edns := qm.Unpack(q) == nil && qm.IsEdns0() != nil
-		if len(ans) > 512 && !edns {
-			t.Fatalf("%d-octet answer to a query without EDNS: %x", len(ans), q)
-		}
-		allowed := ""
-		if len(m.Question) == 1 {
-			switch name := strings.ToLower(m.Question[0].Name); {
-			case dns.IsSubDomain("other.org.", name):
-				allowed = "other"
-			case dns.IsSubDomain("example.com.", name), dns.IsSubDomain("example.net.", name):
-				allowed = "example"
-			}
-		}
-		var text strings.Builder
-		for _, rr := range append(append(m.Answer, m.Ns...), m.Extra...) {
-			text.WriteString(rr.String() + "\n")
-		}
-		if l := leaked([]byte(text.String()), allowed); len(l) > 0 {
-			t.Fatalf("answer to %x holds data of another provider %v:\n%s", q, l, m.String())
+		if qm.Unpack(q) == nil && (mu.Rcode != mt.Rcode || !mu.Truncated && len(mu.Answer) != len(mt.Answer)) {
+			t.Fatalf("UDP and TCP answer %x differently:\n%s\n---\n%s", q, mu.String(), mt.String())
 		}
 	})
+}
+
+// probeFor is a well-formed query whose ID differs from q's.
+func probeFor(q []byte) []byte {
+	p := query("example.com", dns.TypeSOA, false)
+	id := uint16(0x4242)
+	if len(q) >= 2 {
+		id = binary.BigEndian.Uint16(q) ^ 0xffff
+	}
+	binary.BigEndian.PutUint16(p, id)
+	return p
+}
+
+// udpRoundTrip sends q and returns its answer. When none is expected, a
+// probe follows on the same socket and the first answer must be the
+// probe's.
+func udpRoundTrip(t *testing.T, addr string, q []byte, answers bool) []byte {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	probe := probeFor(q)
+	if !answers {
+		if _, err := conn.Write(probe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 65535)
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer over UDP to %x (or to the probe after it): %v", q, err)
+	}
+	if !answers {
+		if !bytes.Equal(buf[:2], probe[:2]) {
+			t.Fatalf("answered %x over UDP with %x", q, buf[:n])
+		}
+		return nil
+	}
+	return buf[:n]
+}
+
+// tcpRoundTrip sends q and then a probe on one TCP connection; the server
+// answers in order, so the first answer is q's, or the probe's when q gets
+// none.
+func tcpRoundTrip(t *testing.T, addr string, q []byte, answers bool) []byte {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+	probe := probeFor(q)
+	if _, err := conn.Write(append(withLength(q), withLength(probe)...)); err != nil {
+		t.Fatal(err)
+	}
+	var l [2]byte
+	if _, err := io.ReadFull(conn, l[:]); err != nil {
+		if !answers {
+			return nil // closing on nonsense is fine too
+		}
+		t.Fatalf("no answer over TCP to %x: %v", q, err)
+	}
+	msg := make([]byte, binary.BigEndian.Uint16(l[:]))
+	if _, err := io.ReadFull(conn, msg); err != nil {
+		t.Fatalf("answer over TCP to %x cut: %v", q, err)
+	}
+	if !answers {
+		if len(msg) < 2 || !bytes.Equal(msg[:2], probe[:2]) {
+			t.Fatalf("answered %x over TCP with %x", q, msg)
+		}
+		return nil
+	}
+	return msg
+}
+
+// checkFuzzAnswer checks the properties every answer to q must have.
+func checkFuzzAnswer(t *testing.T, q, ans []byte, udp bool) *dns.Msg {
+	t.Helper()
+	var m dns.Msg
+	if err := m.Unpack(ans); err != nil {
+		t.Fatalf("answer %x to %x (udp %v) does not parse: %v", ans, q, udp, err)
+	}
+	if m.Id != binary.BigEndian.Uint16(q) || !m.Response {
+		t.Fatalf("answer header %+v for query %x (udp %v)", m.MsgHdr, q, udp)
+	}
+	if !udp && (m.Rcode == dns.RcodeFormatError || m.Rcode == dns.RcodeNotImplemented) {
+		// Over TCP, messages the DNS library refuses before they reach
+		// the handler (bad counts, unparsable sections, other opcodes)
+		// are answered by the library itself: it copies the query's
+		// header flags (RA included) and sets the opcode of a FORMERR
+		// to QUERY. Such answers must at least carry no records.
+		if len(m.Answer)+len(m.Ns) > 0 {
+			t.Fatalf("records in a %s answer to %x:\n%s", dns.RcodeToString[m.Rcode], q, m.String())
+		}
+		return &m
+	}
+	if m.RecursionAvailable || m.Opcode != int(q[2]>>3&0xf) {
+		t.Fatalf("answer header %+v for query %x (udp %v)", m.MsgHdr, q, udp)
+	}
+	var qm dns.Msg
+	edns := qm.Unpack(q) == nil && qm.IsEdns0() != nil
+	if udp && len(ans) > 512 && !edns {
+		t.Fatalf("%d-octet UDP answer to a query without EDNS: %x", len(ans), q)
+	}
+	allowed := ""
+	if len(m.Question) == 1 {
+		switch name := strings.ToLower(m.Question[0].Name); {
+		case dns.IsSubDomain("other.org.", name):
+			allowed = "other"
+		case dns.IsSubDomain("example.com.", name), dns.IsSubDomain("example.net.", name):
+			allowed = "example"
+		}
+	}
+	var text strings.Builder
+	for _, rr := range append(append(m.Answer, m.Ns...), m.Extra...) {
+		text.WriteString(rr.String() + "\n")
+	}
+	if l := leaked([]byte(text.String()), allowed); len(l) > 0 {
+		t.Fatalf("answer to %x holds data of another provider %v:\n%s", q, l, m.String())
+	}
+	return &m
 }
