@@ -38,14 +38,17 @@ var validRequests = []string{
 }
 
 // FuzzHTTP sends whole requests through the router of the real server (in
-// process: the HTTP parser of net/http, then every middleware and handler).
-// Properties: no server error; nothing that looks like a stack trace; no
-// header value that could split the response; well-formed XML and JSON
-// where the Content-Type promises it; never the data of both providers in
-// one answer, and none at all in a 404.
+// process: the HTTP parser of net/http, then every middleware and handler),
+// each twice: from an ordinary client, and from a trusted proxy, whose
+// X-Forwarded-* headers are believed. Properties: no server error; nothing
+// that looks like a stack trace; no header value that could split the
+// response; well-formed XML and JSON where the Content-Type promises it; no
+// script in the settings page; never the data of both providers in one
+// answer, and no server names in a 404.
 func FuzzHTTP(f *testing.F) {
 	cfg := loadConfig(f)
 	cfg.Limits.RatePerSecond = -1
+	cfg.TrustedProxies = []string{"198.51.100.0/24"}
 	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
@@ -59,61 +62,84 @@ func FuzzHTTP(f *testing.F) {
 			f.Add([]byte(c.raw))
 		}
 	}
+	f.Add([]byte(rawGet("/settings?emailaddress=alice@example.com", "X-Forwarded-Host: autoconfig.other.org", "X-Forwarded-Proto: https", "X-Forwarded-For: 192.0.2.7")))
+	f.Add([]byte(rawGet("/", "X-Forwarded-Host: autoconfig.example.com\"><script>", "Forwarded: for=192.0.2.9;proto=https")))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
-		if err != nil {
-			return // net/http answers these itself (400, 431, 505)
-		}
-		req.RemoteAddr = "192.0.2.1:1234"
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		res := rec.Result()
-		body := rec.Body.Bytes()
-		if res.StatusCode >= 500 {
-			t.Fatalf("status %d for %q: %q", res.StatusCode, raw, trim(body))
-		}
-		for _, s := range []string{"goroutine ", "panic", "runtime."} {
-			if bytes.Contains(body, []byte(s)) {
-				t.Fatalf("answer to %q holds %q: %q", raw, s, trim(body))
-			}
-		}
-		for k, vs := range res.Header {
-			for _, v := range vs {
-				if strings.ContainsAny(v, "\r\n\x00") {
-					t.Fatalf("header %s: %q in the answer to %q", k, v, raw)
-				}
-			}
-		}
-		if len(leaked(body, "example")) > 0 && len(leaked(body, "other")) > 0 {
-			t.Fatalf("answer to %q holds data of both providers: %q", raw, trim(body))
-		}
-		if res.StatusCode == http.StatusNotFound {
-			if l := leaked(body, ""); len(l) > 0 {
-				t.Fatalf("404 for %q holds provider data %v", raw, l)
-			}
-		}
-		if res.StatusCode != http.StatusOK || req.Method == http.MethodHead {
-			return
-		}
-		ct := res.Header.Get("Content-Type")
-		switch {
-		case strings.Contains(ct, "xml"):
-			d := xml.NewDecoder(bytes.NewReader(body))
-			for {
-				_, err := d.Token()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatalf("answer to %q is not well-formed XML: %v\n%s", raw, err, body)
-				}
-			}
-		case strings.Contains(ct, "json"):
-			if !json.Valid(body) {
-				t.Fatalf("answer to %q is not JSON: %q", raw, body)
-			}
+		for _, peer := range []string{"192.0.2.1:1234", "198.51.100.1:1234"} {
+			serveFuzz(t, h, raw, peer)
 		}
 	})
+}
+
+// serveFuzz serves one fuzzed request from peer and checks the answer.
+func serveFuzz(t *testing.T, h http.Handler, raw []byte, peer string) {
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return // net/http answers these itself (400, 431, 505)
+	}
+	req.RemoteAddr = peer
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := rec.Result()
+	body := rec.Body.Bytes()
+	if res.StatusCode >= 500 {
+		t.Fatalf("status %d for %q: %q", res.StatusCode, raw, trim(body))
+	}
+	for _, s := range []string{"goroutine ", "panic", "runtime."} {
+		if bytes.Contains(body, []byte(s)) {
+			t.Fatalf("answer to %q holds %q: %q", raw, s, trim(body))
+		}
+	}
+	for k, vs := range res.Header {
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				t.Fatalf("header %s: %q in the answer to %q", k, v, raw)
+			}
+		}
+	}
+	if len(leaked(body, "example")) > 0 && len(leaked(body, "other")) > 0 {
+		t.Fatalf("answer to %q holds data of both providers: %q", raw, trim(body))
+	}
+	if res.StatusCode == http.StatusNotFound {
+		// The settings page is branded with the name of the provider
+		// whose host it was asked on, also when the address is unknown;
+		// server names must not show.
+		for _, l := range leaked(body, "") {
+			if strings.Contains(l, ".") {
+				t.Fatalf("404 for %q holds the server name %s", raw, l)
+			}
+		}
+	}
+	if res.StatusCode != http.StatusOK || req.Method == http.MethodHead {
+		return
+	}
+	ct := res.Header.Get("Content-Type")
+	switch {
+	case strings.Contains(ct, "xml"):
+		d := xml.NewDecoder(bytes.NewReader(body))
+		for {
+			_, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("answer to %q is not well-formed XML: %v\n%s", raw, err, body)
+			}
+		}
+	case strings.Contains(ct, "json"):
+		if !json.Valid(body) {
+			t.Fatalf("answer to %q is not JSON: %q", raw, body)
+		}
+	case strings.Contains(ct, "html"):
+		// The page has no script of its own: any in the answer came
+		// from the request.
+		lower := bytes.ToLower(body)
+		for _, s := range []string{"<script", "javascript:", " onerror=", " onload="} {
+			if bytes.Contains(lower, []byte(s)) {
+				t.Fatalf("page for %q holds %q: %q", raw, s, trim(body))
+			}
+		}
+	}
 }
 
 // FuzzDNS sends every input to the real DNS server twice: as a UDP
