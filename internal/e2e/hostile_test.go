@@ -46,7 +46,7 @@ const (
 
 func poxBody(addr string) string { return poxStart + addr + poxEnd }
 
-// DNS wire helpers for packets no library would build.
+// Pieces of DNS messages, for packets no library would build.
 func dnsHeader(id, flags, qd, an, ns, ar uint16) []byte {
 	b := make([]byte, 12)
 	for i, v := range []uint16{id, flags, qd, an, ns, ar} {
