@@ -219,6 +219,10 @@ func hostileCases() []hostileCase {
 		{name: "dns: OPT option longer than its record", udp: cat(dnsHeader(7, 0, 1, 0, 0, 1), exampleName, typeSOA, rootOPT(0, []byte{0, 10, 0, 200, 1, 2})), want: dns.RcodeSuccess},
 		{name: "dns: OPT with buffer size 0", udp: cat(dnsHeader(7, 0, 1, 0, 0, 1), []byte("\x06_imaps\x04_tcp"), exampleName, []byte{0, 33, 0, 1}, []byte{0, 0, 41, 0, 0, 0, 0, 0, 0, 0, 0}),
 			want: dns.RcodeSuccess, data: "example"},
+		// Octets after the counted sections are ignored (as the DNS
+		// library does); the answer is a fraction of the datagram.
+		{name: "dns: 8 KiB datagram, a query and garbage", udp: cat(query("_imaps._tcp.example.com", dns.TypeSRV, false), bytes.Repeat([]byte{0xc0}, 8<<10)),
+			want: dns.RcodeSuccess, data: "example"},
 		{name: "dns: a response is not answered", udp: cat(dnsHeader(7, 0x8000, 1, 0, 0, 0), exampleName, typeSOA), want: -1},
 		{name: "dns: UPDATE", udp: cat(dnsHeader(7, 5<<11, 1, 0, 0, 0), exampleName, typeSOA), want: dns.RcodeNotImplemented},
 		{name: "dns: recursion for a foreign name", udp: query("www.example.org", dns.TypeA, false), want: dns.RcodeRefused},
@@ -424,4 +428,67 @@ func checkDNS(t *testing.T, c hostileCase, ans, q []byte) {
 		t.Errorf("records in an error answer:\n%s", m.String())
 	}
 	checkBody(t, c, []byte(m.String()))
+}
+
+// TestSlowClientsDoNotStarve: 200 connections stuck in the middle of their
+// headers (slow-loris) and 50 that never speak do not keep ordinary
+// clients from being served promptly, and the server cuts every one of
+// them off at the header timeout, leaving no goroutine behind.
+func TestSlowClientsDoNotStarve(t *testing.T) {
+	srv := startServer(t)
+	checkHealthy(t, srv)
+	base := runtime.NumGoroutine()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range 250 {
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if i < 200 {
+			if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: "); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 20 {
+		start := time.Now()
+		r := testutil.Get(t, srv.URL+acPath+"?emailaddress=alice@example.com", "")
+		if r.StatusCode != 200 || !bytes.Contains(r.Body, []byte("imap.example.com")) {
+			t.Fatalf("request %d among slow clients: %d %q", i, r.StatusCode, trim(r.Body))
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("request %d among slow clients took %v", i, d)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	buf := make([]byte, 512)
+	for i, c := range conns {
+		_ = c.SetReadDeadline(deadline)
+		n, err := c.Read(buf)
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatalf("slow connection %d still open after the header timeout", i)
+		case err == nil:
+			t.Fatalf("slow connection %d got an answer: %q", i, buf[:n])
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	checkHealthy(t, srv)
+	end := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base+2 && time.Now().Before(end) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base+2 {
+		t.Errorf("%d goroutines, %d before the slow clients", n, base)
+	}
 }
