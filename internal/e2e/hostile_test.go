@@ -163,6 +163,9 @@ func hostileCases() []hostileCase {
 		{name: "unknown method", raw: rawReq("FOO", "/mobileconfig?emailaddress=alice@example.com", ""), want: 405},
 		{name: "CONNECT is no proxy", raw: "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n", want: 404},
 		{name: "absolute URI is served, not proxied", raw: rawGet("http://evil.example" + acPath + "?emailaddress=alice@example.com"), want: 200, data: "example"},
+		{name: "POST to the health check", raw: rawReq("POST", "/healthz", "x"), want: 405},
+		{name: "metrics with a hostile query", raw: rawGet("/metrics?x=%0d%0a&format=../../etc/passwd"), want: 200,
+			has: []string{"go_goroutines"}, hasNot: []string{"root:"}},
 		{name: "OPTIONS *", raw: "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", want: 200},
 
 		// Request framing.
