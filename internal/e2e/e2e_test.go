@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,9 @@ providers:
       - {type: imap, host: imap.otherprov.net, port: 993, security: tls}
       - {type: smtp, host: smtp.otherprov.net, port: 587, security: starttls}
 `
+
+// stackTrace matches what a Go panic or stack dump looks like.
+var stackTrace = regexp.MustCompile(`goroutine \d+ \[|panic: |\.go:\d+ \+0x[0-9a-f]+`)
 
 // Provider data as it shows in documents, by provider.
 var providerData = map[string][]string{
