@@ -191,12 +191,7 @@ func Run(o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if srv.cmd.ProcessState == nil {
-			_ = srv.cmd.Process.Kill()
-			<-srv.exited
-		}
-	}()
+	defer srv.kill()
 	rep := &Report{Options: o}
 	rep.Kinds = newKinds(srv)
 	rep.RSSIdle = rss(srv.cmd.Process.Pid)
@@ -344,14 +339,27 @@ func start(bin, dir string) (*server, error) {
 		}
 		select {
 		case <-s.exited:
+			s.mu.Lock()
+			defer s.mu.Unlock()
 			return nil, fmt.Errorf("the server exited with status %d before it was ready: %s", s.exitCode, strings.Join(s.errLines, "; "))
 		default:
 		}
 		if time.Now().After(deadline) {
-			_ = s.cmd.Process.Kill()
+			s.kill()
 			return nil, errors.New("the server did not become ready within 15s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill stops the server by PID unless it has exited already, and waits
+// for it.
+func (s *server) kill() {
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Kill()
+		<-s.exited
 	}
 }
 

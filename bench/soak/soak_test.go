@@ -99,12 +99,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if srv.cmd.ProcessState == nil {
-			_ = srv.cmd.Process.Kill()
-			<-srv.exited
-		}
-	})
+	t.Cleanup(srv.kill)
 	r := shutdownUnderLoad(srv, Options{Conns: 64, Drain: 10 * time.Second}, t.Logf)
 	t.Logf("%+v", r)
 	if r.InFlight != 8 || r.InFlightDone != r.InFlight {
