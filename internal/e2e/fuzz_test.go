@@ -272,10 +272,10 @@ func checkFuzzAnswer(t *testing.T, q, ans []byte, udp bool) *dns.Msg {
 	if !udp && (m.Rcode == dns.RcodeFormatError || m.Rcode == dns.RcodeNotImplemented) {
 		// Over TCP, messages the DNS library refuses before they reach
 		// the handler (bad counts, unparsable sections, other opcodes)
-		// are answered by the library itself: it copies the query's
-		// header flags (RA included) and sets the opcode of a FORMERR
-		// to QUERY. Such answers must at least carry no records.
-		if len(m.Answer)+len(m.Ns) > 0 {
+		// are answered by the library itself: it sets the opcode of a
+		// FORMERR to QUERY. Such answers must carry no records and,
+		// like every answer, no RA flag.
+		if len(m.Answer)+len(m.Ns) > 0 || m.RecursionAvailable {
 			t.Fatalf("records in a %s answer to %x:\n%s", dns.RcodeToString[m.Rcode], q, m.String())
 		}
 		return &m

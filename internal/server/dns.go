@@ -109,6 +109,7 @@ func (s *Server) startDNS() <-chan error {
 	}
 	for _, srv := range servers {
 		srv.Handler = h
+		srv.DecorateWriter = clearRA
 		srv.ReadTimeout = DNSReadTimeout
 		srv.WriteTimeout = DNSWriteTimeout
 		started := make(chan struct{})
@@ -179,4 +180,24 @@ func (s *Server) observeDNS() func(qtype uint16, rcode int) {
 		}
 		c.(interface{ Inc() }).Inc()
 	}
+}
+
+// clearRA wraps a DNS writer so that no message leaves with the RA
+// (recursion available) flag. The handler never sets it, but the DNS
+// library answers some malformed queries itself (bad section counts, other
+// opcodes) with a copy of the query's header flags, RA included; an
+// authoritative-only server must never claim recursion.
+func clearRA(w dns.Writer) dns.Writer { return raClearing{w} }
+
+type raClearing struct{ dns.Writer }
+
+func (w raClearing) Write(b []byte) (int, error) {
+	// Only touch the byte when the flag is set: the handler's answers are
+	// often shared pre-built packets, which must not be written to.
+	if len(b) >= 4 && b[3]&0x80 != 0 {
+		c := append([]byte(nil), b...)
+		c[3] &^= 0x80
+		return w.Writer.Write(c)
+	}
+	return w.Writer.Write(b)
 }
