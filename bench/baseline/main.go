@@ -1,0 +1,100 @@
+// Command baseline is the ceiling the load harness (bench/run) measures
+// mailautoconf against: a bare net/http server that answers the same URLs
+// with fixed bytes rendered in advance. It does what any HTTP service must
+// do (parse the request, read the whole body of a POST, write the answer)
+// and nothing else: no routing library, no address parsing, no logging,
+// no metrics. The ratio of mailautoconf's throughput to this one's is the
+// price of everything the service adds.
+//
+//	baseline -addr 127.0.0.1:8081 -manifest routes.txt
+//
+// Each line of the manifest is "METHOD PATH CONTENT-TYPE FILE"; the query
+// string is ignored.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+type route struct {
+	contentType string
+	body        []byte
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
+	manifest := flag.String("manifest", "", "file of \"METHOD PATH CONTENT-TYPE FILE\" lines")
+	flag.Parse()
+	routes, err := load(*manifest)
+	if err != nil {
+		slog.Error("loading the manifest", "err", err)
+		os.Exit(1)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, ok := routes[r.Method+" "+r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				http.Error(w, "bad body", http.StatusBadRequest)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", rt.contentType)
+		_, _ = w.Write(rt.body)
+	})
+	// The same timeouts and header limit as mailautoconf's server.
+	srv := &http.Server{
+		Addr:              *addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	if err := srv.ListenAndServe(); err != nil {
+		slog.Error("serving", "err", err)
+		os.Exit(1)
+	}
+}
+
+func load(path string) (map[string]route, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the manifest: %w", err)
+	}
+	defer f.Close()
+	routes := map[string]route{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		if len(fields) != 4 {
+			return nil, fmt.Errorf("%s:%d: want METHOD PATH CONTENT-TYPE FILE", path, n)
+		}
+		file := fields[3]
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(filepath.Dir(path), file)
+		}
+		body, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		routes[fields[0]+" "+fields[1]] = route{contentType: fields[2], body: body}
+	}
+	return routes, sc.Err()
+}
