@@ -73,7 +73,7 @@ func FuzzPacket(f *testing.F) {
 		if !ok {
 			return
 		}
-		fast, ok := z.fastRespond(b, &q, true)
+		fast, ok := z.fastRespond(&q, true)
 		if !ok {
 			return
 		}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/miekg/dns"
+
 	"mailautoconf/internal/settings"
 )
 
@@ -20,36 +22,58 @@ import (
 // such as NSD or Knot loads as it is; give one domain per file.
 func Export(w io.Writer, cat *settings.Catalog, zones *Zones, domains []string, zoneFile bool) error {
 	if len(domains) == 0 {
-		for _, z := range zones.List {
-			domains = append(domains, z.Domain)
-		}
+		domains = zones.List
 	}
+	cfg := cat.Config
+	ttl := uint32(cfg.DNS.TTL)
 	bw := bufio.NewWriter(w)
 	for i, d := range domains {
-		zone, err := zones.Zone(d)
+		domain, p, err := zones.zone(d)
 		if err != nil {
 			return err
 		}
+		apex := zones.apexOf(domain)
 		if i > 0 {
 			fmt.Fprintln(bw)
 		}
+		// The records are derived again here rather than kept: the
+		// server itself only needs them in wire form.
+		groups := domainRecords(cfg, p, domain, zones.closestDomain)
 		if zoneFile {
-			fmt.Fprintf(bw, "; zone %s: mail client auto-configuration for %s\n", strings.TrimSuffix(zone.Apex, "."), zone.Domain)
-			fmt.Fprintf(bw, "$ORIGIN %s\n$TTL %d\n", zone.Apex, zone.SOA.Hdr.Ttl)
-			fmt.Fprintln(bw, zone.SOA.String())
-			for _, rr := range zone.NS {
+			soa, ns := soaNS(cfg, cat, apex, ttl)
+			fmt.Fprintf(bw, "; zone %s: mail client auto-configuration for %s\n", strings.TrimSuffix(apex, "."), domain)
+			fmt.Fprintf(bw, "$ORIGIN %s\n$TTL %d\n", apex, ttl)
+			fmt.Fprintln(bw, soa.String())
+			for _, rr := range ns {
 				fmt.Fprintln(bw, rr.String())
 			}
-			writeGroups(bw, zone.Groups)
+			writeGroups(bw, inZone(groups, apex))
 			continue
 		}
-		fmt.Fprintf(bw, "; %s: mail client auto-configuration records, to add to the zone of %s\n", zone.Domain, zone.Domain)
-		writeGroups(bw, domainRecords(cat.Config, zone.provider, zone.Domain, zones.closestDomain))
+		fmt.Fprintf(bw, "; %s: mail client auto-configuration records, to add to the zone of %s\n", domain, domain)
+		writeGroups(bw, groups)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing records: %w", err)
 	}
 	return nil
+}
+
+// inZone keeps the records of groups that are at or below apex.
+func inZone(groups []Group, apex string) []Group {
+	var out []Group
+	for _, g := range groups {
+		in := Group{Comment: g.Comment}
+		for _, rr := range g.RRs {
+			if dns.IsSubDomain(apex, rr.Header().Name) {
+				in.RRs = append(in.RRs, rr)
+			}
+		}
+		if len(in.RRs) > 0 {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 func writeGroups(w io.Writer, groups []Group) {
@@ -64,7 +88,7 @@ func writeGroups(w io.Writer, groups []Group) {
 // closestDomain is the served domain a host name belongs to.
 func (z *Zones) closestDomain(name string) string {
 	for n := name; ; {
-		if _, ok := z.byDomain[n]; ok {
+		if _, ok := z.zones[n]; ok {
 			return n
 		}
 		i := strings.IndexByte(n, '.')

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -125,75 +124,47 @@ func (z *Zones) Respond(r *dns.Msg, udp bool) []byte {
 		// exports them with `mailautoconf records`, not by transfer.
 		return small(r, dns.RcodeRefused, false)
 	}
-	name := q.Name
-	if hasUpper(name) {
-		name = strings.ToLower(name)
-	}
-	if n, ok := z.names[name]; ok {
-		tpl := n.nodata
-		switch {
-		case q.Qtype == dns.TypeANY:
-			tpl = n.any
-		default:
-			if a, ok := n.answer[q.Qtype]; ok {
-				tpl = a
-			}
-		}
-		if b, ok := patch(tpl, r, opt, udp); ok {
-			return b
-		}
-	}
-	zone := z.zoneOf(name)
-	if zone == nil {
+	wire := make([]byte, 256)
+	n, err := dns.PackDomainName(q.Name, wire, 0, nil, false)
+	if err != nil {
 		return small(r, dns.RcodeRefused, false)
 	}
-	m := new(dns.Msg)
-	m.SetRcode(r, dns.RcodeNameError)
-	m.Authoritative = true
-	m.Ns = []dns.RR{zone.negSOA}
-	return finish(m, opt, udp)
-}
-
-// patch fills a pre-packed answer in for this query: ID, RD and CD copied
-// from the query, the question name in the query's own case (resolvers
-// using 0x20 randomisation check it; compression pointers make the owner
-// names follow), the query type, and an OPT record when the query had one.
-func patch(tpl []byte, r *dns.Msg, opt *dns.OPT, udp bool) ([]byte, bool) {
-	q := r.Question[0]
-	b := make([]byte, len(tpl), len(tpl)+11)
-	copy(b, tpl)
-	binary.BigEndian.PutUint16(b[0:], r.Id)
+	qq := query{id: r.Id, qname: wire[:n], qtype: q.Qtype, qclass: q.Qclass}
 	if r.RecursionDesired {
-		b[2] |= 0x01
+		qq.flags |= 0x0100
 	}
 	if r.CheckingDisabled {
-		b[3] |= 0x10
-	}
-	end, err := dns.PackDomainName(q.Name, b, 12, nil, false)
-	if err != nil || end+4 > len(b) || b[end] != 0 || b[end+1] != 0 {
-		// Not the layout packed in advance: let the slow path answer.
-		return nil, false
-	}
-	binary.BigEndian.PutUint16(b[end:], q.Qtype)
-	binary.BigEndian.PutUint16(b[end+2:], q.Qclass)
-	if udp && len(b)+optLen(opt) > udpLimit(opt) {
-		// RFC 2181 section 9: rather than a partial RRset, an empty
-		// answer with TC=1; the resolver asks again over TCP.
-		b = b[:end+4]
-		b[2] |= 0x02
-		clear(b[6:10]) // ANCOUNT, NSCOUNT
+		qq.flags |= 0x0010
 	}
 	if opt != nil {
-		b = appendOPT(b, opt.Do())
+		qq.edns, qq.do, qq.udp = true, opt.Do(), opt.UDPSize()
 	}
-	return b, true
+	return z.respond(&qq, wireKey(qq.qname), udp)
 }
 
-func optLen(opt *dns.OPT) int {
-	if opt == nil {
-		return 0
+// wireKey is the lower-case presentation form of a wire-form name, with its
+// labels at the same offsets. A dot inside a label becomes 0xFF so that it
+// cannot split the label: no configured name contains either.
+func wireKey(name []byte) []byte {
+	key := make([]byte, 0, len(name))
+	for off := 0; off < len(name) && name[off] != 0; {
+		l := int(name[off])
+		for _, c := range name[off+1 : min(off+1+l, len(name))] {
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c == '.':
+				c = 0xFF
+			}
+			key = append(key, c)
+		}
+		key = append(key, '.')
+		off += 1 + l
 	}
-	return 11
+	if len(key) == 0 {
+		key = append(key, '.')
+	}
+	return key
 }
 
 // udpLimit is the largest UDP answer for a query (RFC 6891 section 6.2.5).

@@ -137,7 +137,7 @@ func (h *Handler) packet(b []byte, src netip.Addr, scratch []byte) (out []byte) 
 	}
 	if v == allow {
 		if q, ok := parseWire(b, scratch[:0]); ok {
-			if out, ok := z.fastRespond(b, &q, true); ok {
+			if out, ok := z.fastRespond(&q, true); ok {
 				return out
 			}
 		}

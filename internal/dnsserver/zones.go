@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -11,132 +10,371 @@ import (
 	"mailautoconf/internal/settings"
 )
 
-// Zone is one zone the server is authoritative for.
-type Zone struct {
-	// Apex is the zone's name, lower case with the trailing dot.
-	Apex string
-	// Domain is the served mail domain the zone belongs to (no dot).
-	Domain string
-	SOA    *dns.SOA
-	NS     []dns.RR
-	// Groups are the zone's records besides SOA and NS, as printed.
-	Groups []Group
-	// negSOA is the SOA as sent in negative answers: its TTL is the
-	// negative-caching TTL (RFC 2308 section 3).
-	negSOA *dns.SOA
-	// soaTail is negSOA in wire form without its owner name, which a
-	// negative answer writes as a pointer into the question.
-	soaTail  []byte
-	provider *settings.Provider
-}
-
-// node is one owner name with its pre-packed answers.
-type node struct {
-	zone   *Zone
-	rrsets map[uint16][]dns.RR
-	// answer holds a complete response per query type that has data; the
-	// ID, flags, question name case and type are patched per query.
-	answer map[uint16][]byte
-	// nodata answers every other type (NOERROR, SOA in authority); for a
-	// CNAME owner it is the CNAME answer instead.
-	nodata []byte
-	// any is the RFC 8482 answer to ANY: one RRset only.
-	any []byte
-}
-
-// Zones is the immutable lookup structure of one configuration: every name
-// of every zone, lower case, with its answers packed in advance.
+// Zones is the immutable lookup structure of one configuration.
+//
+// A hoster serves thousands of domains per provider, and the answers of all
+// domains of one provider are the same except for the names under the zone
+// apex, which an answer writes as pointers into the question. So the answers
+// are encoded once per provider, relative to the apex (a zone template), and
+// a domain costs one map entry pointing at its provider's template. Only a
+// domain with names of its own (dns.hosts) gets a template of its own. Keeping
+// a packed copy per domain instead made a configuration of 100,000 domains
+// take 14 s to load and 1.4 GB of memory.
 type Zones struct {
-	// List is the zones in configuration order.
-	List   []*Zone
-	names  map[string]*node
-	apexes map[string]*Zone
-	// byDomain maps a served domain to its zone.
-	byDomain map[string]*Zone
+	// List is the served domains in configuration order.
+	List []string
+	// zones maps a served domain (no trailing dot; the configuration's
+	// own strings) to its template.
+	zones map[string]*zone
+	// tcp is true when the zones are _tcp.<domain> (config.ZoneTCP).
+	tcp bool
+	cat *settings.Catalog
 	// limiter is the UDP response-rate limit; nil when off. It is built
 	// with the zones, so a reload starts it afresh.
 	limiter *limiter
 }
 
+// zone is the template of the zones of one provider, or of one domain with
+// names of its own.
+type zone struct {
+	provider *settings.Provider
+	// names maps a name relative to the apex ("" for the apex itself,
+	// "_imaps._tcp", "autoconfig", the empty non-terminal "_tcp") to its
+	// answers.
+	names map[string]*tnode
+	// nxdomain answers every other name under the apex: NXDOMAIN with
+	// the SOA in the authority section.
+	nxdomain *answer
+	// rrs holds the records by relative name and type while the zones
+	// are built; nil afterwards.
+	rrs map[string]map[uint16][]dns.RR
+	// apex is the apex the records were derived for (a placeholder for
+	// a shared template).
+	apex string
+	// maxRel is the length of the longest relative name plus its dot.
+	maxRel int
+}
+
+// tnode is the answers of one name of a zone template.
+type tnode struct {
+	// types holds the answers of the query types with data.
+	types []typed
+	// nodata answers every other type (NOERROR, SOA in authority); for
+	// a CNAME owner it is the CNAME answer instead.
+	nodata *answer
+	// any is the RFC 8482 answer to ANY: one RRset only.
+	any *answer
+}
+
+type typed struct {
+	qtype uint16
+	a     *answer
+}
+
+func (n *tnode) answer(qtype uint16) *answer {
+	if qtype == dns.TypeANY {
+		return n.any
+	}
+	for _, t := range n.types {
+		if t.qtype == qtype {
+			return t.a
+		}
+	}
+	return n.nodata
+}
+
 // ErrNotServed is returned by Zone for a domain without DNS records here.
 var ErrNotServed = fmt.Errorf("no DNS records are published for this domain")
 
-// New derives every zone of a catalog and packs its answers.
+// templateDomain stands for the domain while a provider's shared template
+// is derived: '#' never occurs in a configured host name (they are LDH
+// names), so no name from the configuration can fall under it by accident,
+// and only the names derived from the domain become apex-relative.
+const templateDomain = "#"
+
+// New derives every zone of a catalog and encodes its answers.
 func New(cat *settings.Catalog) (*Zones, error) {
 	cfg := cat.Config
-	z := &Zones{names: map[string]*node{}, apexes: map[string]*Zone{}, byDomain: map[string]*Zone{}}
-	served := map[string]bool{}
-	type dp struct {
-		domain string
-		p      *settings.Provider
+	z := &Zones{tcp: cfg.DNS.Zone == config.ZoneTCP, cat: cat}
+	n := 0
+	for _, p := range cat.Providers {
+		n += len(p.Domains) + len(p.Aliases)
 	}
-	var all []dp
+	z.zones = make(map[string]*zone, n)
+	z.List = make([]string, 0, n)
+	shared := make(map[*settings.Provider]*zone, len(cat.Providers))
+	var built []*zone
 	for _, p := range cat.Providers {
 		for _, d := range Domains(p) {
-			if served[d] {
+			if _, ok := z.zones[d]; ok {
 				continue
 			}
-			served[d] = true
-			all = append(all, dp{d, p})
+			t := shared[p]
+			if t == nil {
+				t = &zone{provider: p}
+				shared[p] = t
+				built = append(built, t)
+			}
+			z.zones[d] = t
+			z.List = append(z.List, d)
 		}
 	}
-	hostDomain := func(h string) string { return closestDomain(h, served) }
-
-	ttl := uint32(cfg.DNS.TTL)
-	var err error
-	for _, e := range all {
-		apex := dns.Fqdn(e.domain)
-		if cfg.DNS.Zone == config.ZoneTCP {
-			apex = "_tcp." + apex
+	// A domain that dns.hosts gives names of its own gets its own
+	// template.
+	for h := range cfg.DNS.HostAddrs {
+		d := z.closestDomain(h)
+		if d == "" {
+			continue
 		}
-		zone := &Zone{Apex: apex, Domain: e.domain, provider: e.p}
-		zone.SOA, zone.NS = soaNS(cfg, cat, apex, ttl)
-		neg := *zone.SOA
-		neg.Hdr.Ttl = min(ttl, uint32(cfg.DNS.NegativeTTL))
-		zone.negSOA = &neg
-		if zone.soaTail, err = packTail(&neg); err != nil {
+		if t := z.zones[d]; shared[t.provider] == t {
+			own := &zone{provider: t.provider}
+			z.zones[d] = own
+			built = append(built, own)
+			own.derive(cfg, cat, d, z)
+		}
+	}
+	for _, t := range shared {
+		t.derive(cfg, cat, templateDomain, z)
+	}
+	for _, t := range built {
+		if err := t.encode(z); err != nil {
 			return nil, err
 		}
-		for _, g := range domainRecords(cfg, e.p, e.domain, hostDomain) {
-			var in Group
-			in.Comment = g.Comment
-			for _, rr := range g.RRs {
-				if dns.IsSubDomain(apex, rr.Header().Name) {
-					in.RRs = append(in.RRs, rr)
-				}
-			}
-			if len(in.RRs) > 0 {
-				zone.Groups = append(zone.Groups, in)
-			}
-		}
-		z.List = append(z.List, zone)
-		z.apexes[apex] = zone
-		z.byDomain[e.domain] = zone
 	}
-	// Fill the names. A name goes to the closest enclosing zone, so that
-	// example.com and sub.example.com can both be served.
-	for _, zone := range z.List {
-		z.add(zone, zone.SOA)
-		for _, rr := range zone.NS {
-			z.add(zone, rr)
-		}
-		for _, g := range zone.Groups {
-			for _, rr := range g.RRs {
-				if z.zoneOf(rr.Header().Name) == zone {
-					z.add(zone, rr)
-				}
-			}
-		}
+	for _, t := range built {
+		t.rrs = nil
 	}
-	for name, n := range z.names {
-		if err := n.pack(name, z); err != nil {
-			return nil, err
+	// Every name must fit in 255 octets with the domain filled in.
+	for d, t := range z.zones {
+		apexLen := len(d) + 1
+		if z.tcp {
+			apexLen += len("_tcp.")
+		}
+		if apexLen+t.maxRel+1 > 255 {
+			return nil, fmt.Errorf("%s: the zone's names would be longer than 255 octets", d)
 		}
 	}
 	if rl := cfg.DNS.RateLimit; rl.Rate() > 0 {
 		z.limiter = newLimiter(rl)
 	}
 	return z, nil
+}
+
+// apexOf is the zone apex of a served domain.
+func (z *Zones) apexOf(domain string) string {
+	if z.tcp {
+		return "_tcp." + domain + "."
+	}
+	return domain + "."
+}
+
+// derive collects the records of the zone of domain (templateDomain for a
+// provider's shared template) by name relative to the apex, with the empty
+// non-terminals above them (RFC 8020: they exist, so they answer NODATA,
+// not NXDOMAIN).
+func (t *zone) derive(cfg *config.Config, cat *settings.Catalog, domain string, z *Zones) {
+	apex := z.apexOf(domain)
+	t.apex = apex
+	t.rrs = map[string]map[uint16][]dns.RR{}
+	ttl := uint32(cfg.DNS.TTL)
+	soa, ns := soaNS(cfg, cat, apex, ttl)
+	add := func(rr dns.RR) {
+		name := strings.ToLower(rr.Header().Name)
+		rel := relName(name, apex)
+		set := t.rrs[rel]
+		if set == nil {
+			set = map[uint16][]dns.RR{}
+			t.rrs[rel] = set
+		}
+		set[rr.Header().Rrtype] = append(set[rr.Header().Rrtype], rr)
+		for rel != "" {
+			i := strings.IndexByte(rel, '.')
+			if i < 0 {
+				rel = ""
+			} else {
+				rel = rel[i+1:]
+			}
+			if t.rrs[rel] == nil {
+				t.rrs[rel] = map[uint16][]dns.RR{}
+			}
+		}
+	}
+	add(soa)
+	for _, rr := range ns {
+		add(rr)
+	}
+	for _, g := range domainRecords(cfg, t.provider, domain, z.closestDomain) {
+		for _, rr := range g.RRs {
+			name := strings.ToLower(rr.Header().Name)
+			if !dns.IsSubDomain(apex, name) {
+				continue
+			}
+			// A name goes to the closest enclosing zone, so that
+			// example.com and sub.example.com can both be served. The
+			// shared template needs no such check: a query finds the
+			// closest zone first, so a name of the template inside a
+			// nested zone is never looked up.
+			if domain != templateDomain {
+				if zd, _ := z.find([]byte(name)); zd != domain {
+					continue
+				}
+			}
+			add(rr)
+		}
+	}
+}
+
+// relName is name relative to apex: "" for the apex itself.
+func relName(name, apex string) string {
+	if len(name) == len(apex) {
+		return ""
+	}
+	return name[:len(name)-len(apex)-1]
+}
+
+// anyOrder is the RRset an ANY query gets (RFC 8482 section 4.2: one
+// RRset is enough; the mail records are what anybody would want).
+var anyOrder = []uint16{dns.TypeCNAME, dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeSOA, dns.TypeNS}
+
+// encode builds the answers of every name of the template.
+func (t *zone) encode(z *Zones) error {
+	e := encoder{apex: t.apex, domain: t.apex}
+	if z.tcp {
+		e.domain = strings.TrimPrefix(t.apex, "_tcp.")
+	}
+	soa := t.rrs[""][dns.TypeSOA][0].(*dns.SOA)
+	neg := *soa
+	neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+	var err error
+	if t.nxdomain, err = e.answer("", true, nil, []dns.RR{&neg}); err != nil {
+		return err
+	}
+	t.names = make(map[string]*tnode, len(t.rrs))
+	for rel, set := range t.rrs {
+		if rel != "" {
+			t.maxRel = max(t.maxRel, len(rel)+1)
+		}
+		n := &tnode{}
+		t.names[rel] = n
+		if cn, ok := set[dns.TypeCNAME]; ok {
+			if len(set) > 1 || len(cn) > 1 {
+				return fmt.Errorf("%s: a CNAME cannot share its name with other records (check dns.hosts and dns.service_cname)", cn[0].Header().Name)
+			}
+			if n.nodata, err = e.answer(rel, false, cn, nil); err != nil {
+				return err
+			}
+			n.any = n.nodata
+			// Chase the alias when its target is here too, saving the
+			// resolver a round trip.
+			target := strings.ToLower(cn[0].(*dns.CNAME).Target)
+			for _, typ := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				rrs := z.recordsOf(target, typ)
+				if len(rrs) == 0 {
+					continue
+				}
+				a, err := e.answer(rel, false, append([]dns.RR{cn[0]}, rrs...), nil)
+				if err != nil {
+					return err
+				}
+				n.types = append(n.types, typed{typ, a})
+			}
+			continue
+		}
+		for _, typ := range anyOrder {
+			rrs, ok := set[typ]
+			if !ok {
+				continue
+			}
+			a, err := e.answer(rel, false, rrs, nil)
+			if err != nil {
+				return err
+			}
+			n.types = append(n.types, typed{typ, a})
+		}
+		if n.nodata, err = e.answer(rel, false, nil, []dns.RR{&neg}); err != nil {
+			return err
+		}
+		n.any = n.nodata
+		if len(n.types) > 0 {
+			n.any = n.types[0].a
+		}
+	}
+	return nil
+}
+
+// recordsOf returns the records of a type of an absolute name served here,
+// with that owner name, while the zones are built.
+func (z *Zones) recordsOf(name string, typ uint16) []dns.RR {
+	d, off := z.find([]byte(name))
+	if d == "" {
+		return nil
+	}
+	t := z.zones[d]
+	rel := ""
+	if off > 0 {
+		rel = name[:off-1]
+	}
+	var out []dns.RR
+	for _, rr := range t.rrs[rel][typ] {
+		c := dns.Copy(rr)
+		c.Header().Name = name
+		out = append(out, c)
+	}
+	return out
+}
+
+// find returns the served domain whose zone most closely encloses a
+// lower-case name in presentation form ("a.example.com."), and the offset
+// of the zone's apex within the name (which is also its offset within the
+// name's wire form).
+func (z *Zones) find(key []byte) (string, int) {
+	for off := 0; off < len(key); {
+		s := key[off : len(key)-1]
+		if z.tcp {
+			if len(s) > 5 && string(s[:5]) == "_tcp." {
+				s = s[5:]
+			} else {
+				s = nil
+			}
+		}
+		if len(s) > 0 {
+			if _, ok := z.zones[string(s)]; ok {
+				return string(s), off
+			}
+		}
+		i := off
+		for i < len(key) && key[i] != '.' {
+			i++
+		}
+		off = i + 1
+	}
+	return "", 0
+}
+
+// lookup is find for the query path: the template and the apex offset,
+// without converting the domain to a string.
+func (z *Zones) lookup(key []byte) (*zone, int) {
+	for off := 0; off < len(key); {
+		s := key[off : len(key)-1]
+		if z.tcp {
+			if len(s) > 5 && string(s[:5]) == "_tcp." {
+				s = s[5:]
+			} else {
+				s = nil
+			}
+		}
+		if len(s) > 0 {
+			if t, ok := z.zones[string(s)]; ok {
+				return t, off
+			}
+		}
+		i := off
+		for i < len(key) && key[i] != '.' {
+			i++
+		}
+		off = i + 1
+	}
+	return nil, 0
 }
 
 // soaNS builds a zone's SOA and NS records.
@@ -168,119 +406,12 @@ func soaNS(cfg *config.Config, cat *settings.Catalog, apex string, ttl uint32) (
 	return soa, out
 }
 
-// add puts a record and the empty non-terminals above it (RFC 8020: they
-// exist, so they answer NODATA, not NXDOMAIN) into the name map.
-func (z *Zones) add(zone *Zone, rr dns.RR) {
-	name := strings.ToLower(rr.Header().Name)
-	n := z.node(zone, name)
-	n.rrsets[rr.Header().Rrtype] = append(n.rrsets[rr.Header().Rrtype], rr)
-	for name != zone.Apex {
-		i := strings.IndexByte(name, '.')
-		name = name[i+1:]
-		z.node(zone, name)
-	}
-}
-
-func (z *Zones) node(zone *Zone, name string) *node {
-	n, ok := z.names[name]
+// zone returns a served domain, normalised, and its provider.
+func (z *Zones) zone(domain string) (string, *settings.Provider, error) {
+	d := strings.ToLower(strings.TrimSuffix(domain, "."))
+	t, ok := z.zones[d]
 	if !ok {
-		n = &node{zone: zone, rrsets: map[uint16][]dns.RR{}, answer: map[uint16][]byte{}}
-		z.names[name] = n
+		return "", nil, fmt.Errorf("%s: %w", domain, ErrNotServed)
 	}
-	return n
-}
-
-// zoneOf finds the closest zone enclosing a lower-case FQDN, or nil.
-func (z *Zones) zoneOf(name string) *Zone {
-	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
-		if zone, ok := z.apexes[name[off:]]; ok {
-			return zone
-		}
-	}
-	return nil
-}
-
-// Zone returns the zone of a served domain.
-func (z *Zones) Zone(domain string) (*Zone, error) {
-	zone, ok := z.byDomain[strings.ToLower(strings.TrimSuffix(domain, "."))]
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", domain, ErrNotServed)
-	}
-	return zone, nil
-}
-
-// anyOrder is the RRset an ANY query gets (RFC 8482 section 4.2: one
-// RRset is enough; the mail records are what anybody would want).
-var anyOrder = []uint16{dns.TypeCNAME, dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeSOA, dns.TypeNS}
-
-// pack builds the node's responses.
-func (n *node) pack(name string, z *Zones) error {
-	if cn, ok := n.rrsets[dns.TypeCNAME]; ok {
-		if len(n.rrsets) > 1 || len(cn) > 1 {
-			return fmt.Errorf("%s: a CNAME cannot share its name with other records (check dns.hosts and dns.service_cname)", name)
-		}
-		var err error
-		if n.nodata, err = packAnswer(name, cn, nil, 0); err != nil {
-			return err
-		}
-		n.any = n.nodata
-		// Chase the alias when its target is here too, saving the
-		// resolver a round trip.
-		if t, ok := z.names[strings.ToLower(cn[0].(*dns.CNAME).Target)]; ok {
-			for _, typ := range []uint16{dns.TypeA, dns.TypeAAAA} {
-				if rrs := t.rrsets[typ]; len(rrs) > 0 {
-					if n.answer[typ], err = packAnswer(name, append(slices.Clip(cn), rrs...), nil, 0); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return nil
-	}
-	var err error
-	for typ, rrs := range n.rrsets {
-		if n.answer[typ], err = packAnswer(name, rrs, nil, 0); err != nil {
-			return err
-		}
-	}
-	if n.nodata, err = packAnswer(name, nil, []dns.RR{n.zone.negSOA}, 0); err != nil {
-		return err
-	}
-	n.any = n.nodata
-	for _, typ := range anyOrder {
-		if a, ok := n.answer[typ]; ok {
-			n.any = a
-			break
-		}
-	}
-	return nil
-}
-
-// packAnswer packs an authoritative response for name with a placeholder
-// query type; Respond patches ID, flags, the question's case and type.
-func packAnswer(name string, answer, ns []dns.RR, rcode int) ([]byte, error) {
-	m := &dns.Msg{
-		MsgHdr:   dns.MsgHdr{Response: true, Authoritative: true, Opcode: dns.OpcodeQuery, Rcode: rcode},
-		Question: []dns.Question{{Name: name, Qtype: dns.TypeNone, Qclass: dns.ClassINET}},
-		Answer:   answer,
-		Ns:       ns,
-	}
-	m.Compress = true
-	b, err := m.Pack()
-	if err != nil {
-		return nil, fmt.Errorf("packing the DNS answer for %s: %w", name, err)
-	}
-	return b, nil
-}
-
-// packTail packs a record without its owner name.
-func packTail(rr dns.RR) ([]byte, error) {
-	c := dns.Copy(rr)
-	c.Header().Name = "."
-	buf := make([]byte, 1024)
-	off, err := dns.PackRR(c, buf, 0, nil, false)
-	if err != nil {
-		return nil, fmt.Errorf("packing %s: %w", rr.Header().Name, err)
-	}
-	return buf[1:off], nil
+	return d, t.provider, nil
 }
