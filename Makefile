@@ -28,7 +28,8 @@ run:
 # (go.dev/issue/75804). New findings land in testdata/fuzz/<name>/.
 FUZZ_TARGETS = ./internal/address:FuzzParse ./internal/config:FuzzParse \
   ./autodiscover:FuzzParseRequest ./internal/dnsserver:FuzzPacket \
-  ./internal/e2e:FuzzHTTP ./internal/e2e:FuzzDNS ./internal/e2e:FuzzConfig
+  ./internal/e2e:FuzzHTTP ./internal/e2e:FuzzDNS ./internal/e2e:FuzzConfig \
+  ./internal/web:FuzzQuery
 FUZZ_SHORT_EXECS ?= 10000
 FUZZ_EXECS ?= 2000000
 

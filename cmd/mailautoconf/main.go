@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -168,6 +169,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	tuneGC(log)
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -185,6 +187,34 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// gcHeadroom is how much the heap may grow beyond what the configuration
+// keeps alive before a collection runs.
+const gcHeadroom = 32 << 20
+
+// tuneGC sets the garbage collector's target from the heap the loaded
+// configuration keeps. A request allocates little, but with the default
+// GOGC=100 and a live heap of a few megabytes (a small configuration) the
+// collector runs many times a second under load and shrinks the connection
+// goroutines' stacks, which then grow again: together 10–15 % of the CPU in
+// profiles. A fixed headroom of gcHeadroom instead keeps collections rare
+// for small configurations and leaves large ones (100,000 domains: tens of
+// MB live) at the default, so memory stays bounded either way. GOGC set in
+// the environment wins. Measured once at start; reloads rarely change the
+// configuration's size by much.
+func tuneGC(log *slog.Logger) {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	live := max(ms.HeapAlloc, 1<<20)
+	pct := int(min(max(gcHeadroom*100/live, 100), 1000))
+	debug.SetGCPercent(pct)
+	debug.FreeOSMemory() // return what loading the configuration used
+	log.Debug("garbage collector tuned", "live_heap_bytes", live, "gogc", pct)
 }
 
 func printDemo(w io.Writer, addr string) {

@@ -4,8 +4,10 @@
 package metrics
 
 import (
+	"bytes"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -44,7 +46,21 @@ type Metrics struct {
 	Domains         prometheus.Gauge
 	CertNotAfter    *prometheus.GaugeVec
 	perDomainActive bool
+
+	// requests and durations hold the children of Requests and Duration
+	// for every known label combination, looked up once here: finding a
+	// child through WithLabelValues hashes the values and takes a lock on
+	// every request. Built in New and only read afterwards.
+	requests  map[[3]string]prometheus.Counter
+	durations map[string]prometheus.Observer
 }
+
+// Label values known in advance, for the children built in New.
+var (
+	endpoints = []string{EndpointAutoconfig, EndpointAutodiscoverPOX, EndpointAutodiscoverJSON, EndpointMobileconfig, EndpointPage, EndpointOther}
+	outcomes  = []string{OutcomeOK, OutcomeUnknownDomain, OutcomeBadRequest, OutcomeRateLimited, OutcomeError}
+	families  = []string{"thunderbird", "android", "outlook", "apple", "other"}
+)
 
 // New creates and registers the metrics. perDomain enables the per-domain
 // request counter.
@@ -102,7 +118,31 @@ func New(version string, perDomain bool) *Metrics {
 	if perDomain {
 		m.Registry.MustRegister(m.DomainRequests)
 	}
+	m.requests = make(map[[3]string]prometheus.Counter, len(endpoints)*len(outcomes)*len(families))
+	m.durations = make(map[string]prometheus.Observer, len(endpoints))
+	for _, e := range endpoints {
+		m.durations[e] = m.Duration.WithLabelValues(e)
+		for _, o := range outcomes {
+			for _, f := range families {
+				m.requests[[3]string{e, o, f}] = m.Requests.WithLabelValues(e, o, f)
+			}
+		}
+	}
 	return m
+}
+
+// ObserveRequest counts one HTTP request and records its duration.
+func (m *Metrics) ObserveRequest(endpoint, outcome, client string, d time.Duration) {
+	c, ok := m.requests[[3]string{endpoint, outcome, client}]
+	if !ok {
+		c = m.Requests.WithLabelValues(endpoint, outcome, client)
+	}
+	c.Inc()
+	o, ok := m.durations[endpoint]
+	if !ok {
+		o = m.Duration.WithLabelValues(endpoint)
+	}
+	o.Observe(d.Seconds())
 }
 
 // PerDomain reports whether per-domain counting is on.
@@ -137,22 +177,32 @@ func Endpoint(path string) string {
 // says "k9mail", Outlook for Mac says "Macintosh", and Apple's Mail and
 // profile installer say "iPhone", "iPad", "Macintosh" or "CFNetwork".
 func ClientFamily(ua string) string {
-	u := strings.ToLower(ua)
+	// Lower-case into a stack buffer: strings.ToLower would allocate for
+	// every real User-Agent, on every request. Longer values are cut; the
+	// family is told by the first few dozen characters anyway.
+	var buf [256]byte
+	u := buf[:min(len(ua), len(buf))]
+	for i := range u {
+		c := ua[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		u[i] = c
+	}
+	has := func(s string) bool { return bytes.Contains(u, []byte(s)) }
 	switch {
-	case u == "":
+	case len(u) == 0:
 		return "other"
-	case strings.Contains(u, "k9mail") || strings.Contains(u, "k-9") ||
-		(strings.Contains(u, "thunderbird") && strings.Contains(u, "android")):
+	case has("k9mail") || has("k-9") || (has("thunderbird") && has("android")):
 		return "android"
-	case strings.Contains(u, "thunderbird"):
+	case has("thunderbird"):
 		return "thunderbird"
-	case strings.Contains(u, "outlook") || strings.Contains(u, "microsoft office") || strings.Contains(u, "ms-office") ||
-		strings.Contains(u, "msoffice") || strings.Contains(u, "mapi") || strings.Contains(u, "autodiscover"):
+	case has("outlook") || has("microsoft office") || has("ms-office") ||
+		has("msoffice") || has("mapi") || has("autodiscover"):
 		return "outlook"
-	case strings.Contains(u, "android"):
+	case has("android"):
 		return "android"
-	case strings.Contains(u, "iphone") || strings.Contains(u, "ipad") || strings.Contains(u, "macintosh") ||
-		strings.Contains(u, "cfnetwork") || strings.Contains(u, "darwin"):
+	case has("iphone") || has("ipad") || has("macintosh") || has("cfnetwork") || has("darwin"):
 		return "apple"
 	}
 	return "other"

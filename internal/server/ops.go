@@ -54,48 +54,64 @@ func (s *Server) proxyHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // logged (it holds addresses), the local part of an address only when the
 // configuration asks for it, and request headers (Authorization: Basic …,
 // which Outlook and Thunderbird send to Autodiscover) never.
+//
+// The handlers below it see a *web.Context, recycled through a pool, in
+// which they leave what the log and the metrics need (web.Note,
+// web.SetOutcome).
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
+		wc, _ := s.ctxPool.Get().(*web.Context)
+		if wc == nil {
+			wc = new(web.Context)
+		}
+		wc.Context, wc.Info = c, web.Info{}
+		err := next(wc)
 		if err != nil {
 			c.Error(err)
 		}
-		elapsed := time.Since(start)
+		info := wc.Info
+		wc.Context, wc.Info = nil, web.Info{}
+		s.ctxPool.Put(wc)
+
+		end := time.Now()
+		elapsed := end.Sub(start)
 		r := c.Request()
 		status := c.Response().Status
 		endpoint := metrics.Endpoint(r.URL.Path)
 		client := metrics.ClientFamily(r.UserAgent())
-		outcome, _ := c.Get(web.KeyOutcome).(string)
+		outcome := info.Outcome
 		if outcome == "" {
 			outcome = outcomeOf(status)
 		}
-		s.metrics.Requests.WithLabelValues(endpoint, outcome, client).Inc()
-		s.metrics.Duration.WithLabelValues(endpoint).Observe(elapsed.Seconds())
-		domain, _ := c.Get(web.KeyDomain).(string)
-		if domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
-			s.metrics.DomainRequests.WithLabelValues(domain).Inc()
+		s.metrics.ObserveRequest(endpoint, outcome, client, elapsed)
+		if info.Domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
+			s.metrics.DomainRequests.WithLabelValues(info.Domain).Inc()
 		}
-		// LogAttrs with attributes in an array: no boxing of each value
-		// into an interface, which matters on this per-request path.
-		attrs := [8]slog.Attr{
+		h := s.log.Handler()
+		if !h.Enabled(r.Context(), slog.LevelInfo) {
+			return nil
+		}
+		// The record is built here rather than through Logger.LogAttrs,
+		// which would also capture the caller's program counter (a stack
+		// walk per request) for a source location the access log does not
+		// print, and read the clock a second time.
+		rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+		rec.AddAttrs(
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
 			slog.Duration("duration", elapsed),
 			slog.String("client", client),
-			slog.String("remote", s.proxies.Load().clientIP(r).String()),
+			slog.String("remote", s.proxies.Load().clientIPString(r)),
+		)
+		if info.Domain != "" {
+			rec.AddAttrs(slog.String("domain", info.Domain))
 		}
-		n := 6
-		if domain != "" {
-			attrs[n] = slog.String("domain", domain)
-			n++
+		if info.Address != nil && s.logAddr {
+			rec.AddAttrs(slog.String("address", info.Address.String()))
 		}
-		if a, _ := c.Get(web.KeyAddress).(string); a != "" && s.logAddr {
-			attrs[n] = slog.String("address", a)
-			n++
-		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)
+		_ = h.Handle(r.Context(), rec)
 		return nil
 	}
 }
@@ -135,7 +151,7 @@ func (s *Server) rateLimit() echo.MiddlewareFunc {
 	})
 	retry := strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999)))
 	deny := func(c echo.Context, _ string, _ error) error {
-		c.Set(web.KeyOutcome, metrics.OutcomeRateLimited)
+		web.SetOutcome(c, metrics.OutcomeRateLimited)
 		c.Response().Header().Set("Retry-After", retry)
 		return c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,6 +130,8 @@ type Server struct {
 	proxies atomic.Pointer[proxies]
 	limits  config.Limits
 	logAddr bool
+	// ctxPool recycles the per-request *web.Context (see observe).
+	ctxPool sync.Pool
 
 	listeners []*listener
 	hup       chan os.Signal // SIGHUP, registered in Listen

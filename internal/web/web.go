@@ -5,6 +5,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -18,34 +19,91 @@ import (
 // order. Names are matched without regard to case: Thunderbird sends
 // "emailaddress", other clients and hand-written links "emailAddress" or
 // "EmailAddress"; Outlook's v2 JSON request says "Protocol" or "protocol".
+//
+// An earlier name wins over later ones, and exact matches over matches
+// without regard to case; among parameters of the same name, the first.
+// Pairs that url.ParseQuery would drop (a ';' in the name, bad escapes) are
+// skipped the same way. The query string is scanned in place: every request
+// asks for one or two parameters, and building url.Values for that was a
+// map and a slice per request.
 func Query(r *http.Request, names ...string) (string, bool) {
-	q := r.URL.Query()
+	raw := r.URL.RawQuery
 	for _, n := range names {
-		if v, ok := q[n]; ok && len(v) > 0 {
-			return v[0], true
+		if v, ok := scanQuery(raw, n, false); ok {
+			return v, true
 		}
 	}
-	for k, v := range q {
-		for _, n := range names {
-			if strings.EqualFold(k, n) && len(v) > 0 {
-				return v[0], true
-			}
+	for _, n := range names {
+		if v, ok := scanQuery(raw, n, true); ok {
+			return v, true
 		}
 	}
 	return "", false
 }
 
-// Context keys under which handlers leave facts for the access log and the
-// metrics.
-const (
-	KeyDomain  = "mailautoconf.domain"  // the served domain a request is about
-	KeyAddress = "mailautoconf.address" // the normalised address, if any
-	KeyOutcome = "mailautoconf.outcome" // a metrics outcome overriding the status's
-)
+// scanQuery finds the first well-formed parameter called name.
+func scanQuery(raw, name string, fold bool) (string, bool) {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(k, "%+") {
+			var err error
+			if k, err = url.QueryUnescape(k); err != nil {
+				continue
+			}
+		}
+		if k != name && (!fold || !strings.EqualFold(k, name)) {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			var err error
+			if v, err = url.QueryUnescape(v); err != nil {
+				continue
+			}
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// Info is what a handler learned about a request, for the access log and
+// the metrics: the served domain, the address and an outcome that the HTTP
+// status does not tell.
+type Info struct {
+	Domain  string
+	Address *address.Address // nil when the request named no mailbox
+	Outcome string           // empty: derived from the status
+}
+
+// Context is the echo.Context handlers see behind the server's observing
+// middleware (echo's "custom context" pattern): it carries the request's
+// Info in a plain struct, which the server recycles, instead of echo's
+// per-request map of values.
+type Context struct {
+	echo.Context
+	Info Info
+}
+
+// InfoOf returns the Info of a request, or nil when c is not a *Context
+// (a handler mounted without the server's middleware).
+func InfoOf(c echo.Context) *Info {
+	if x, ok := c.(*Context); ok {
+		return &x.Info
+	}
+	return nil
+}
 
 // SetOutcome records the outcome of a request whose HTTP status does not
 // tell it, e.g. an Autodiscover error document sent with status 200.
-func SetOutcome(c echo.Context, outcome string) { c.Set(KeyOutcome, outcome) }
+func SetOutcome(c echo.Context, outcome string) {
+	if in := InfoOf(c); in != nil {
+		in.Outcome = outcome
+	}
+}
 
 // Resolve finds the settings a request is about: from the address parameter
 // when there is one, otherwise from the Host header with one of the given
@@ -67,9 +125,9 @@ func Resolve(c echo.Context, cat *settings.Catalog, prefixes ...string) (setting
 // Note records the settings a request was answered from, for the access log
 // and the metrics. Handlers that resolve settings themselves call it.
 func Note(c echo.Context, s settings.Settings) {
-	c.Set(KeyDomain, s.Domain)
-	if s.Address != nil {
-		c.Set(KeyAddress, s.Address.String())
+	if in := InfoOf(c); in != nil {
+		in.Domain = s.Domain
+		in.Address = s.Address
 	}
 }
 
