@@ -27,7 +27,7 @@ run:
 # duration can end in a spurious "context deadline exceeded" failure
 # (go.dev/issue/75804). New findings land in testdata/fuzz/<name>/.
 FUZZ_TARGETS = ./internal/address:FuzzParse ./internal/config:FuzzParse \
-  ./autodiscover:FuzzParseRequest ./internal/dnsserver:FuzzPacket \
+  ./autodiscover:FuzzParseRequest ./autodiscover:FuzzFastRequest ./internal/dnsserver:FuzzPacket \
   ./internal/e2e:FuzzHTTP ./internal/e2e:FuzzDNS ./internal/e2e:FuzzConfig \
   ./internal/web:FuzzQuery
 FUZZ_SHORT_EXECS ?= 10000

@@ -61,7 +61,18 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // markup declaration (<!DOCTYPE, <!ENTITY, …): no client sends one, and
 // they are the vehicle of entity-expansion ("billion laughs") and external
 // entity attacks. The tree depth is bounded by the parser.
+//
+// The common request shape is read by parseFast without any XML parser;
+// everything else goes through parseFull, with the same result.
 func ParseRequest(body []byte) (Request, error) {
+	if r, ok := parseFast(body); ok {
+		return r, nil
+	}
+	return parseFull(body)
+}
+
+// parseFull reads any request with etree, after the checks above.
+func parseFull(body []byte) (Request, error) {
 	body = bytes.TrimPrefix(body, utf8BOM)
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if len(body) == 0 {
