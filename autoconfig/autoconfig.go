@@ -21,6 +21,7 @@ package autoconfig
 import (
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/beevik/etree"
 	"github.com/labstack/echo/v4"
@@ -147,13 +148,31 @@ const ContentType = "application/xml; charset=utf-8"
 // Handler serves GET /mail/config-v1.1.xml and its .well-known twin. current
 // returns the catalog and renderer of the configuration in force, so a
 // reload never mixes two configurations within one request.
+//
+// Documents are filled into buffers recycled through a pool: the answer is
+// copied into the connection's buffer by web.Blob, after which the buffer
+// is free again, and a fresh 2 KB slice per request was most of what a
+// request allocated.
 func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
+	var bufs sync.Pool // of *[]byte
 	return func(c echo.Context) error {
 		cat, r := current()
 		s, err := web.Resolve(c, cat, "autoconfig.")
 		if err != nil {
 			return web.Error(c, err)
 		}
-		return web.Blob(c, http.StatusOK, ContentType, r.Append(nil, s))
+		bp, _ := bufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		*bp = r.Append((*bp)[:0], s)
+		err = web.Blob(c, http.StatusOK, ContentType, *bp)
+		if cap(*bp) <= maxPooled {
+			bufs.Put(bp)
+		}
+		return err
 	}
 }
+
+// maxPooled bounds the buffers kept for reuse; documents are a few KB.
+const maxPooled = 64 << 10

@@ -27,6 +27,9 @@ import (
 // forwardedHeaders are dropped from requests that do not come from a trusted
 // proxy, so that nothing downstream (echo's RealIP and Scheme included) can
 // be fooled by them.
+//
+// Non-canonical spellings ("x-forwarded-for") never reach a handler:
+// net/http canonicalises header names while reading the request.
 var forwardedHeaders = []string{
 	"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Protocol", "X-Forwarded-Ssl",
 	"X-Forwarded-Host", "X-Url-Scheme", "X-Real-Ip", "Forwarded",
@@ -41,8 +44,13 @@ func (s *Server) proxyHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		if px.fromProxy(r) {
 			r.Host = px.host(r)
 		} else {
+			// The names are in canonical form already, so the map is
+			// used directly: Header.Del canonicalises every name on every
+			// request, although a client rarely sends any of them.
 			for _, h := range forwardedHeaders {
-				r.Header.Del(h)
+				if _, ok := r.Header[h]; ok {
+					delete(r.Header, h)
+				}
 			}
 		}
 		return next(c)

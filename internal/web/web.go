@@ -179,6 +179,8 @@ func Error(c echo.Context, err error) error {
 // Autodiscover answer is one), which some older Autodiscover and profile
 // clients handle badly; a length also lets clients see a cut-off answer.
 func Blob(c echo.Context, code int, contentType string, b []byte) error {
-	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	// Assigned directly: the key is already canonical, and Set would
+	// canonicalise it again on every request.
+	c.Response().Header()[echo.HeaderContentLength] = []string{strconv.Itoa(len(b))}
 	return c.Blob(code, contentType, b)
 }
