@@ -23,24 +23,41 @@ type answer struct {
 	an, ns uint16
 }
 
-// fixup is a place in answer.body where the apex of the query goes.
+// fixup is a place in answer.body whose contents depend on the query.
 type fixup struct {
 	// off is where in the body.
 	off uint16
-	// rdlen is the offset of the record's RDLENGTH, for an insert.
-	rdlen uint16
+	// rdlen is the offset of the record's RDLENGTH, for an insert; the
+	// body offset a body pointer points to.
+	arg  uint16
+	kind uint8
 	// skip is how many octets of the apex's wire form to leave out:
-	// 5 ("\x04_tcp") for a name under the domain but not under a _tcp
-	// apex.
+	// 5 ("\x04_tcp") for the domain of a _tcp zone, more for a suffix.
 	skip uint8
-	// insert writes the apex's labels in full instead of a pointer:
-	// SRV targets must not be compressed (RFC 2782), so a target
-	// under the apex is copied from the question.
-	insert bool
 }
+
+const (
+	// ptrApex is a pointer to the apex (or the domain) in the question.
+	ptrApex = iota
+	// insertApex writes the apex's labels in full instead: SRV targets
+	// must not be compressed (RFC 2782), so a target under the apex is
+	// copied from the question, and the record's RDLENGTH grows.
+	insertApex
+	// ptrBody is a pointer to a name earlier in the body, which moves
+	// with the length of the question.
+	ptrBody
+)
 
 // encoder writes the records of one template. It knows the record types
 // this server publishes (SOA, NS, SRV, A, AAAA, CNAME) and nothing else.
+//
+// Names are compressed like the library compresses them, so that answers
+// have about the same size and are truncated alike: against the question
+// and against names written before. One case is left out: in a template
+// shared by many domains, a name outside the apex that shares a suffix with
+// the apex only (ns.hoster.example in the zone of customer.example shares
+// "example."), which depends on the domain; such a name is written in full,
+// a few octets more.
 type encoder struct {
 	// apex is the template's apex and domain the served domain (the same
 	// unless the zone is _tcp.<domain>), both lower case with a dot.
@@ -49,16 +66,38 @@ type encoder struct {
 	fixups       []fixup
 	// rdlen is the offset of the current record's RDLENGTH.
 	rdlen int
+	// known maps the names written so far (and their suffixes) to
+	// where they are: a question offset (fixed) or a body offset.
+	known map[string]location
+	// inserted is set once an apex was copied in: later body offsets
+	// move per domain, so they are no longer remembered.
+	inserted bool
+}
+
+type location struct {
+	off  int
+	body bool
 }
 
 // answer encodes a response for the name rel (relative to the apex) with
 // these answer and authority records. nx is true for the NXDOMAIN answer,
 // whose question is not a name of the zone.
 func (e *encoder) answer(rel string, nx bool, an, ns []dns.RR) (*answer, error) {
-	e.body, e.fixups = nil, nil
+	e.body, e.fixups, e.inserted = nil, nil, false
+	e.known = map[string]location{}
 	qname := e.apex
 	if rel != "" {
 		qname = rel + "." + e.apex
+		// The question's own labels above the apex are at fixed
+		// offsets.
+		for off := 0; off < len(rel); {
+			e.known[qname[off:]] = location{off: 12 + off}
+			i := strings.IndexByte(rel[off:], '.')
+			if i < 0 {
+				break
+			}
+			off += i + 1
+		}
 	}
 	rcode := dns.RcodeSuccess
 	if nx {
@@ -66,7 +105,7 @@ func (e *encoder) answer(rel string, nx bool, an, ns []dns.RR) (*answer, error) 
 	}
 	for _, rrs := range [][]dns.RR{an, ns} {
 		for _, rr := range rrs {
-			if err := e.rr(qname, rr); err != nil {
+			if err := e.rr(rr); err != nil {
 				return nil, fmt.Errorf("encoding the DNS answer for %s: %w", qname, err)
 			}
 		}
@@ -77,9 +116,9 @@ func (e *encoder) answer(rel string, nx bool, an, ns []dns.RR) (*answer, error) 
 	return &answer{body: e.body, fixups: e.fixups, rcode: uint8(rcode), an: uint16(len(an)), ns: uint16(len(ns))}, nil
 }
 
-func (e *encoder) rr(qname string, rr dns.RR) error {
+func (e *encoder) rr(rr dns.RR) error {
 	h := rr.Header()
-	e.name(strings.ToLower(h.Name), qname, true)
+	e.name(h.Name, true)
 	e.body = binary.BigEndian.AppendUint16(e.body, h.Rrtype)
 	e.body = binary.BigEndian.AppendUint16(e.body, h.Class)
 	e.body = binary.BigEndian.AppendUint32(e.body, h.Ttl)
@@ -88,20 +127,20 @@ func (e *encoder) rr(qname string, rr dns.RR) error {
 	e.body = append(e.body, 0, 0)
 	switch r := rr.(type) {
 	case *dns.SOA:
-		e.name(r.Ns, qname, true)
-		e.name(r.Mbox, qname, true)
+		e.name(r.Ns, true)
+		e.name(r.Mbox, true)
 		for _, v := range []uint32{r.Serial, r.Refresh, r.Retry, r.Expire, r.Minttl} {
 			e.body = binary.BigEndian.AppendUint32(e.body, v)
 		}
 	case *dns.NS:
-		e.name(r.Ns, qname, true)
+		e.name(r.Ns, true)
 	case *dns.CNAME:
-		e.name(r.Target, qname, true)
+		e.name(r.Target, true)
 	case *dns.SRV:
 		e.body = binary.BigEndian.AppendUint16(e.body, r.Priority)
 		e.body = binary.BigEndian.AppendUint16(e.body, r.Weight)
 		e.body = binary.BigEndian.AppendUint16(e.body, r.Port)
-		e.name(r.Target, qname, false)
+		e.name(r.Target, false)
 	case *dns.A:
 		a := r.A.To4()
 		if a == nil {
@@ -124,52 +163,60 @@ func (e *encoder) rr(qname string, rr dns.RR) error {
 	return nil
 }
 
-// name writes a domain name. The query name itself is a pointer to the
-// question (0xC00C); a name under the apex (or under the domain of a _tcp
-// zone) is its own labels and a pointer to the apex in the question, or with
-// compress false (SRV targets) the apex's labels copied from the question.
-// Other names are written in full, uncompressed.
-func (e *encoder) name(name, qname string, compress bool) {
+// name writes a domain name, compressed unless compress is false (SRV
+// targets, RFC 2782). The apex and everything below it point into the
+// question (or, uncompressed, copy the apex from it); other names are
+// written in full or point to an earlier copy.
+func (e *encoder) name(name string, compress bool) {
 	name = strings.ToLower(dns.Fqdn(name))
-	if compress && name == qname {
-		e.body = append(e.body, 0xC0, 12)
-		return
-	}
-	for _, s := range []struct {
-		suffix string
-		skip   int
-	}{{e.apex, 0}, {e.domain, len(e.apex) - len(e.domain)}} {
-		if name != s.suffix && !strings.HasSuffix(name, "."+s.suffix) {
-			continue
+	for off := 0; off < len(name) && name[off:] != "."; {
+		s := name[off:]
+		if loc, ok := e.known[s]; ok && compress {
+			e.labels(name, off)
+			if loc.body {
+				e.fixups = append(e.fixups, fixup{off: uint16(len(e.body)), arg: uint16(loc.off), kind: ptrBody})
+				e.body = append(e.body, 0, 0)
+			} else {
+				e.body = append(e.body, 0xC0|byte(loc.off>>8), byte(loc.off))
+			}
+			return
 		}
-		e.labels(name[:len(name)-len(s.suffix)])
-		f := fixup{off: uint16(len(e.body)), skip: uint8(s.skip), insert: !compress}
-		if compress {
-			e.body = append(e.body, 0, 0)
-		} else {
-			f.rdlen = uint16(e.rdlen)
+		// The question ends with the apex: its suffixes are there too
+		// (for a domain's own template, "example.com." of the apex
+		// sub.example.com.; a shared template's placeholder apex has
+		// none in common with other names).
+		inApex := s == e.apex || strings.HasSuffix(e.apex, "."+s)
+		if compress && inApex || s == e.apex || s == e.domain {
+			e.labels(name, off)
+			f := fixup{off: uint16(len(e.body)), skip: uint8(len(e.apex) - len(s)), kind: ptrApex}
+			if compress {
+				e.body = append(e.body, 0, 0)
+			} else {
+				f.kind, f.arg = insertApex, uint16(e.rdlen)
+				e.inserted = true
+			}
+			e.fixups = append(e.fixups, f)
+			return
 		}
-		e.fixups = append(e.fixups, f)
-		return
+		off += strings.IndexByte(s, '.') + 1
 	}
-	e.labels(name)
+	e.labels(name, len(name))
 	e.body = append(e.body, 0)
 }
 
-// labels writes the labels of a name in presentation form ("a.b." or "");
-// the names here are host names and need no escapes.
-func (e *encoder) labels(s string) {
-	for s != "" && s != "." {
-		i := strings.IndexByte(s, '.')
-		if i < 0 {
-			i = len(s)
+// labels writes the labels of name up to offset end, remembering where
+// each suffix starts for later names; the names here are host names and
+// need no escapes.
+func (e *encoder) labels(name string, end int) {
+	for off := 0; off < end && name[off:] != "."; {
+		rest := name[off:]
+		i := strings.IndexByte(rest, '.')
+		if _, ok := e.known[rest]; !ok && !e.inserted && len(e.body) < 0x3000 {
+			e.known[rest] = location{off: len(e.body), body: true}
 		}
 		e.body = append(e.body, byte(i))
-		e.body = append(e.body, s[:i]...)
-		if i == len(s) {
-			break
-		}
-		s = s[i+1:]
+		e.body = append(e.body, rest[:i]...)
+		off += i + 1
 	}
 }
 
@@ -207,8 +254,15 @@ func (a *answer) render(q *query, apexOff int, udp bool) []byte {
 		out = append(out, a.body[prev:f.off]...)
 		prev = int(f.off)
 		start := apexOff + int(f.skip)
-		if !f.insert {
+		switch f.kind {
+		case ptrApex:
 			ptr := 12 + start
+			out = append(out, 0xC0|byte(ptr>>8), byte(ptr))
+			prev += 2
+			continue
+		case ptrBody:
+			// Before any insert, so qEnd is all that moves it.
+			ptr := qEnd + int(f.arg)
 			out = append(out, 0xC0|byte(ptr>>8), byte(ptr))
 			prev += 2
 			continue
@@ -221,7 +275,7 @@ func (a *answer) render(q *query, apexOff int, udp bool) []byte {
 			out = append(out, c)
 		}
 		n := len(q.qname) - start
-		p := qEnd + int(f.rdlen) + grown
+		p := qEnd + int(f.arg) + grown
 		binary.BigEndian.PutUint16(out[p:], binary.BigEndian.Uint16(out[p:])+uint16(n))
 		grown += n
 	}
