@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"mailautoconf/autodiscover"
 	"mailautoconf/internal/address"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/metrics"
@@ -57,71 +59,120 @@ func (s *Server) proxyHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// observe counts and logs every request: one access line with method, path,
-// status, duration, client family and domain. The query string is never
-// logged (it holds addresses), the local part of an address only when the
-// configuration asks for it, and request headers (Authorization: Basic …,
-// which Outlook and Thunderbird send to Autodiscover) never.
+// front is the one middleware every routed request passes through. echo
+// wraps the handler in its middlewares anew for every request (a closure
+// per middleware), so the steps are done here in order instead of as
+// separate middlewares: recover from panics, the per-client rate limit,
+// the POX redirect to HTTPS, the body limit, then the handler; and around
+// all of it the access log and the metrics.
+//
+// Every request is counted and logged, a request that panicked too: one
+// access line with method, path, status, duration, client family and
+// domain. The query string is never logged (it holds addresses), the local
+// part of an address only when the configuration asks for it, and request
+// headers (Authorization: Basic …, which Outlook and Thunderbird send to
+// Autodiscover) never.
 //
 // The handlers below it see a *web.Context, recycled through a pool, in
 // which they leave what the log and the metrics need (web.Note,
 // web.SetOutcome).
-func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		wc, _ := s.ctxPool.Get().(*web.Context)
-		if wc == nil {
-			wc = new(web.Context)
-		}
-		wc.Context, wc.Info = c, web.Info{}
-		err := next(wc)
-		if err != nil {
-			c.Error(err)
-		}
-		info := wc.Info
-		wc.Context, wc.Info = nil, web.Info{}
-		s.ctxPool.Put(wc)
-
-		end := time.Now()
-		elapsed := end.Sub(start)
-		r := c.Request()
-		status := c.Response().Status
-		endpoint := metrics.Endpoint(r.URL.Path)
-		client := metrics.ClientFamily(r.UserAgent())
-		outcome := info.Outcome
-		if outcome == "" {
-			outcome = outcomeOf(status)
-		}
-		s.metrics.ObserveRequest(endpoint, outcome, client, elapsed)
-		if info.Domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
-			s.metrics.DomainRequests.WithLabelValues(info.Domain).Inc()
-		}
-		h := s.log.Handler()
-		if !h.Enabled(r.Context(), slog.LevelInfo) {
+func (s *Server) front() echo.MiddlewareFunc {
+	limited := s.rateLimiter()
+	bodyLimit := middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: fmt.Sprintf("%dB", MaxBodyBytes),
+		// Autodiscover enforces its own, smaller limit and answers an
+		// oversized body with an Autodiscover error document.
+		Skipper: autodiscover.SkipBodyLimit,
+	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			wc, _ := s.ctxPool.Get().(*web.Context)
+			if wc == nil {
+				wc = new(web.Context)
+			}
+			wc.Context, wc.Info = c, web.Info{}
+			if err := s.guard(wc, next, limited, bodyLimit); err != nil {
+				c.Error(err)
+			}
+			info := wc.Info
+			wc.Context, wc.Info = nil, web.Info{}
+			s.ctxPool.Put(wc)
+			s.logRequest(c, info, start)
 			return nil
 		}
-		// The record is built here rather than through Logger.LogAttrs,
-		// which would also capture the caller's program counter (a stack
-		// walk per request) for a source location the access log does not
-		// print, and read the clock a second time.
-		rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
-		rec.AddAttrs(
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.Duration("duration", elapsed),
-			slog.String("client", client),
-			slog.String("remote", s.proxies.Load().clientIPString(r)),
-		)
-		if info.Domain != "" {
-			rec.AddAttrs(slog.String("domain", info.Domain))
-		}
-		if info.Address != nil && s.logAddr {
-			rec.AddAttrs(slog.String("address", info.Address.String()))
-		}
-		_ = h.Handle(r.Context(), rec)
-		return nil
 	}
+}
+
+// guard runs the steps before the handler, and the handler. A panic
+// becomes a logged error and a bare 500: the client never sees a stack
+// trace.
+func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.Context) (bool, error), bodyLimit echo.MiddlewareFunc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic in handler", "path", c.Request().URL.Path, "panic", fmt.Sprint(r))
+			err = echo.NewHTTPError(http.StatusInternalServerError)
+		}
+	}()
+	r := c.Request()
+	if limited != nil && !isOps(r.URL.Path) {
+		if denied, err := limited(c); denied {
+			return err
+		}
+	}
+	if u, ok := s.poxRedirect(r); ok {
+		return c.Redirect(http.StatusFound, u)
+	}
+	if r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody) {
+		// Nothing to limit (every GET): skip the body limit's reader.
+		return next(c)
+	}
+	return bodyLimit(next)(c)
+}
+
+// logRequest writes the access line and counts the request.
+func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
+	end := time.Now()
+	elapsed := end.Sub(start)
+	r := c.Request()
+	status := c.Response().Status
+	endpoint := metrics.Endpoint(r.URL.Path)
+	client := metrics.ClientFamily(r.UserAgent())
+	outcome := info.Outcome
+	if outcome == "" {
+		outcome = outcomeOf(status)
+	}
+	s.metrics.ObserveRequest(endpoint, outcome, client, elapsed)
+	if info.Domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
+		s.metrics.DomainRequests.WithLabelValues(info.Domain).Inc()
+	}
+	h := s.log.Handler()
+	if !h.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	// The record is built here rather than through Logger.LogAttrs,
+	// which would also capture the caller's program counter (a stack
+	// walk per request) for a source location the access log does not
+	// print, and read the clock a second time.
+	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Duration("duration", elapsed),
+		slog.String("client", client),
+		slog.String("remote", s.proxies.Load().clientIPString(r)),
+	)
+	if info.Domain != "" {
+		rec.AddAttrs(slog.String("domain", info.Domain))
+	}
+	if info.Address != nil && s.logAddr {
+		rec.AddAttrs(slog.String("address", info.Address.String()))
+	}
+	_ = h.Handle(r.Context(), rec)
 }
 
 func outcomeOf(status int) string {
@@ -144,13 +195,15 @@ func isOps(path string) bool {
 	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
-// rateLimit limits requests per client IP with a token bucket per address
+// rateLimiter limits requests per client IP with a token bucket per address
 // (golang.org/x/time/rate through echo's store, which also expires idle
-// entries so the table cannot grow without bound).
-func (s *Server) rateLimit() echo.MiddlewareFunc {
+// entries so the table cannot grow without bound). The function it returns
+// answers 429 to a request over the limit and reports it denied; it is nil when
+// the limit is off.
+func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
 	l := s.limits
 	if l.RatePerSecond < 0 {
-		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+		return nil
 	}
 	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
 		Rate:      rate.Limit(l.RatePerSecond),
@@ -158,52 +211,43 @@ func (s *Server) rateLimit() echo.MiddlewareFunc {
 		ExpiresIn: 3 * time.Minute,
 	})
 	retry := strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999)))
-	deny := func(c echo.Context, _ string, _ error) error {
+	return func(c echo.Context) (bool, error) {
+		if ok, _ := store.Allow(s.proxies.Load().clientIP(c.Request()).String()); ok {
+			return false, nil
+		}
 		web.SetOutcome(c, metrics.OutcomeRateLimited)
 		c.Response().Header().Set("Retry-After", retry)
-		return c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
+		return true, c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
 	}
-	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Skipper: func(c echo.Context) bool { return isOps(c.Request().URL.Path) },
-		Store:   store,
-		IdentifierExtractor: func(c echo.Context) (string, error) {
-			return s.proxies.Load().clientIP(c.Request()).String(), nil
-		},
-		ErrorHandler: func(c echo.Context, err error) error { return deny(c, "", err) },
-		DenyHandler:  deny,
-	})
 }
 
-// redirectPOX sends plain-HTTP Autodiscover POX requests to HTTPS, but only
+// poxRedirect tells where to send plain-HTTP Autodiscover POX requests to HTTPS, but only
 // when this server serves HTTPS and the Host is one of ours (no open
 // redirect). Outlook's last Autodiscover step is exactly this: a GET to
 // http://autodiscover.<domain>/autodiscover/autodiscover.xml that must
 // answer 302 with an https URL, which Outlook then POSTs to (after asking
 // the user whether to trust the redirect).
-func (s *Server) redirectPOX(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		if !s.hasHTTPS() || !strings.EqualFold(r.URL.Path, "/autodiscover/autodiscover.xml") ||
-			s.proxies.Load().scheme(r) == "https" {
-			return next(c)
-		}
-		host, err := address.HostDomain(r.Host)
-		if err != nil {
-			return next(c)
-		}
-		if _, err := s.State().Catalog.ForHost(host, "autodiscover."); err != nil {
-			return next(c)
-		}
-		u := url.URL{Scheme: "https", Host: host, Path: "/autodiscover/autodiscover.xml"}
-		// Behind a proxy the public HTTPS port is the proxy's (443);
-		// otherwise it is our listener's.
-		if a := s.HTTPSAddr(); a != nil && !s.proxies.Load().fromProxy(r) {
-			if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "443" {
-				u.Host = net.JoinHostPort(host, port)
-			}
-		}
-		return c.Redirect(http.StatusFound, u.String())
+func (s *Server) poxRedirect(r *http.Request) (string, bool) {
+	if !s.hasHTTPS() || !strings.EqualFold(r.URL.Path, "/autodiscover/autodiscover.xml") ||
+		s.proxies.Load().scheme(r) == "https" {
+		return "", false
 	}
+	host, err := address.HostDomain(r.Host)
+	if err != nil {
+		return "", false
+	}
+	if _, err := s.State().Catalog.ForHost(host, "autodiscover."); err != nil {
+		return "", false
+	}
+	u := url.URL{Scheme: "https", Host: host, Path: "/autodiscover/autodiscover.xml"}
+	// Behind a proxy the public HTTPS port is the proxy's (443);
+	// otherwise it is our listener's.
+	if a := s.HTTPSAddr(); a != nil && !s.proxies.Load().fromProxy(r) {
+		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "443" {
+			u.Host = net.JoinHostPort(host, port)
+		}
+	}
+	return u.String(), true
 }
 
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }

@@ -2,11 +2,9 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"mailautoconf/autoconfig"
 	"mailautoconf/autodiscover"
@@ -22,12 +20,7 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = func(r *http.Request) string { return s.proxies.Load().clientIP(r).String() }
 	e.Pre(s.proxyHeaders)
-	e.Use(s.recoverer, s.observe, s.rateLimit(), s.redirectPOX, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-		Limit: fmt.Sprintf("%dB", MaxBodyBytes),
-		// Autodiscover enforces its own, smaller limit and answers an
-		// oversized body with an Autodiscover error document.
-		Skipper: autodiscover.SkipBodyLimit,
-	}))
+	e.Use(s.front())
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -87,21 +80,4 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	_ = c.String(code, msg+"\n")
-}
-
-// recoverer turns a panic into a logged error and a bare 500: the client
-// never sees a stack trace.
-func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
-					panic(r)
-				}
-				s.log.Error("panic in handler", "path", c.Request().URL.Path, "panic", fmt.Sprint(r))
-				err = echo.NewHTTPError(http.StatusInternalServerError)
-			}
-		}()
-		return next(c)
-	}
 }
