@@ -32,6 +32,7 @@ import (
 	"hash/fnv"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -281,18 +282,10 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 		mobile:     make([]*tmpl.Template, n),
 		activeSync: make([]string, n),
 	}
-	// The Id attribute identifies the answering server to an
-	// administrator reading a client log; a hash of the configured
-	// providers is stable across restarts and says nothing secret.
-	h := fnv.New32a()
-	for _, p := range cat.Providers {
-		h.Write([]byte(p.ID))
-		h.Write([]byte{0})
-	}
-	id := strconv.FormatUint(uint64(h.Sum32()), 10)
+	id := serverID(cat)
 	var err error
 	for i, p := range cat.Providers {
-		if r.settings[i], err = compile(Document(p), numSlots); err != nil {
+		if r.settings[i], err = compileAddress(Document(p)); err != nil {
 			return nil, fmt.Errorf("rendering autodiscover for %s: %w", p.ID, err)
 		}
 		if p.ActiveSyncURL == "" {
@@ -302,14 +295,14 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 			return nil, fmt.Errorf("provider %s: activesync_url %q is not an absolute https URL", p.ID, p.ActiveSyncURL)
 		}
 		r.activeSync[i] = p.ActiveSyncURL
-		if r.mobile[i], err = compile(MobileDocument(p.ActiveSyncURL), numSlots); err != nil {
+		if r.mobile[i], err = compileAddress(MobileDocument(p.ActiveSyncURL)); err != nil {
 			return nil, fmt.Errorf("rendering mobilesync autodiscover for %s: %w", p.ID, err)
 		}
 	}
-	if r.redirect, err = compile(RedirectDocument(), numSlots); err != nil {
+	if r.redirect, err = compileAddress(RedirectDocument()); err != nil {
 		return nil, fmt.Errorf("rendering autodiscover redirect: %w", err)
 	}
-	if r.mobileRedi, err = compile(MobileRedirectDocument(), numSlots); err != nil {
+	if r.mobileRedi, err = compileAddress(MobileRedirectDocument()); err != nil {
 		return nil, fmt.Errorf("rendering mobilesync redirect: %w", err)
 	}
 	for k, spec := range errorSpecs {
@@ -320,6 +313,19 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 	return r, nil
 }
 
+// serverID is the Id attribute of error answers. It identifies the
+// answering server to an administrator reading a client log; a hash of the
+// configured providers is stable across restarts and says nothing secret.
+func serverID(cat *settings.Catalog) string {
+	h := fnv.New32a()
+	for _, p := range cat.Providers {
+		h.Write([]byte(p.ID))
+		h.Write([]byte{0})
+	}
+	return strconv.FormatUint(uint64(h.Sum32()), 10)
+}
+
+// compile renders an error document and compiles it.
 func compile(doc *etree.Document, slots int) (*tmpl.Template, error) {
 	s, err := doc.WriteToString()
 	if err != nil {
@@ -328,36 +334,61 @@ func compile(doc *etree.Document, slots int) (*tmpl.Template, error) {
 	return tmpl.Compile(s, slots)
 }
 
+// compileAddress renders a document with address slots and compiles it.
+// The whole address is written as local part, "@", domain: escaping each
+// part on its own gives the same bytes as escaping the address, and a
+// request then fills the template from the parsed address without building
+// the address string first.
+func compileAddress(doc *etree.Document) (*tmpl.Template, error) {
+	s, err := doc.WriteToString()
+	if err != nil {
+		return nil, err
+	}
+	s = strings.ReplaceAll(s, tmpl.Marker(slotAddress), tmpl.Marker(slotLocal)+"@"+tmpl.Marker(slotAddrDomain))
+	return tmpl.Compile(s, numSlots)
+}
+
 // appendAddress fills a settings or redirect template with an address.
-func appendAddress(t *tmpl.Template, local, domain string) []byte {
-	addr := local + "@" + domain
-	dst := make([]byte, 0, t.Size()+4*len(addr))
-	return t.Append(dst, xmlesc.String(addr), xmlesc.String(local), domain)
+// With dst nil it allocates a buffer of the right size.
+func appendAddress(dst []byte, t *tmpl.Template, local, domain string) []byte {
+	local, domain = xmlesc.String(local), xmlesc.String(domain)
+	if dst == nil {
+		dst = make([]byte, 0, t.Size()+8*(len(local)+len(domain)+1))
+	}
+	return t.Append(dst, "", local, domain)
 }
 
 // Settings returns the Outlook-schema answer for resolved settings that
 // carry an address: the provider's servers, or a redirect to the canonical
 // address for an alias domain.
-func (r *Renderer) Settings(s settings.Settings) []byte {
+func (r *Renderer) Settings(s settings.Settings) []byte { return r.AppendSettings(nil, s) }
+
+// AppendSettings is Settings appending to dst, for handlers that reuse
+// their buffers.
+func (r *Renderer) AppendSettings(dst []byte, s settings.Settings) []byte {
 	if s.CanonicalDomain != "" {
 		c := s.Canonical()
-		return appendAddress(r.redirect, c.Local, c.Domain)
+		return appendAddress(dst, r.redirect, c.Local, c.Domain)
 	}
-	return appendAddress(r.settings[s.Provider.Index], s.Address.Local, s.Address.Domain)
+	return appendAddress(dst, r.settings[s.Provider.Index], s.Address.Local, s.Address.Domain)
 }
 
 // Mobile returns the mobilesync answer, and false when the provider has no
 // ActiveSync URL.
-func (r *Renderer) Mobile(s settings.Settings) ([]byte, bool) {
+func (r *Renderer) Mobile(s settings.Settings) ([]byte, bool) { return r.AppendMobile(nil, s) }
+
+// AppendMobile is Mobile appending to dst; it returns dst unchanged and
+// false when the provider has no ActiveSync URL.
+func (r *Renderer) AppendMobile(dst []byte, s settings.Settings) ([]byte, bool) {
 	t := r.mobile[s.Provider.Index]
 	if t == nil {
-		return nil, false
+		return dst, false
 	}
 	if s.CanonicalDomain != "" {
 		c := s.Canonical()
-		return appendAddress(r.mobileRedi, c.Local, c.Domain), true
+		return appendAddress(dst, r.mobileRedi, c.Local, c.Domain), true
 	}
-	return appendAddress(t, s.Address.Local, s.Address.Domain), true
+	return appendAddress(dst, t, s.Address.Local, s.Address.Domain), true
 }
 
 // ActiveSyncURL returns the provider's ActiveSync URL, "" when it has none.
@@ -366,8 +397,16 @@ func (r *Renderer) ActiveSyncURL(p *settings.Provider) string { return r.activeS
 // Error returns an error answer. debug must not contain anything the client
 // sent; it is escaped here.
 func (r *Renderer) Error(kind errorKind, now time.Time, debug string) []byte {
+	return r.AppendError(nil, kind, now, debug)
+}
+
+// AppendError is Error appending to dst.
+func (r *Renderer) AppendError(dst []byte, kind errorKind, now time.Time, debug string) []byte {
 	t := r.errors[kind]
+	if dst == nil {
+		dst = make([]byte, 0, t.Size()+len(debug)+16)
+	}
 	// Time as Exchange writes it: hh:mm:ss.fffffff, UTC.
-	return t.Append(make([]byte, 0, t.Size()+len(debug)+16),
-		now.UTC().Format("15:04:05.0000000"), xmlesc.String(debug))
+	var stamp [len("15:04:05.0000000")]byte
+	return t.Append(dst, string(now.UTC().AppendFormat(stamp[:0], "15:04:05.0000000")), xmlesc.String(debug))
 }

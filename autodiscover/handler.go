@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -77,7 +78,12 @@ func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
 
 // Handler serves the POX endpoint. Every answer is HTTP 200 with an
 // Autodiscover document, errors included, as Exchange does.
+//
+// One buffer, taken from a pool, holds the request body and then the
+// answer: the parsed request keeps copies of what it needs, and the
+// response writer copies the answer before Blob returns.
 func Handler(current Current) echo.HandlerFunc {
+	var bufs bufferPool
 	return func(c echo.Context) error {
 		_, r := current()
 		now := time.Now()
@@ -87,7 +93,10 @@ func Handler(current Current) echo.HandlerFunc {
 				"This is the Autodiscover service. Mail clients POST an Autodiscover request "+
 					"with an EMailAddress to this URL; a browser can only see this message."))
 		}
-		body, err := readBody(req)
+		buf := bufs.get()
+		defer bufs.put(buf)
+		body, err := readBody(req, (*buf)[:0])
+		*buf = body[:0]
 		if err != nil {
 			return reply(c, r.Error(errInvalid, now, err.Error()))
 		}
@@ -95,14 +104,41 @@ func Handler(current Current) echo.HandlerFunc {
 		if err != nil {
 			return reply(c, r.Error(errInvalid, now, err.Error()))
 		}
-		return reply(c, answer(current, ar, now))
+		out := answer(body[:0], current, ar, now)
+		*buf = out[:0]
+		return reply(c, out)
 	}
 }
 
-// answer resolves a parsed request. The catalog and renderer are taken
-// together, after the body was read, so a reload during a slow upload is
-// seen as a whole.
-func answer(current Current, ar Request, now time.Time) []byte {
+// bufferPool recycles the buffers of requests and answers. An answer is a
+// few kilobytes; a buffer that grew beyond maxPooled (a large error or an
+// unusual configuration) is left to the garbage collector.
+type bufferPool struct{ p sync.Pool }
+
+const (
+	initialBuffer = 4 << 10
+	maxPooled     = 64 << 10
+)
+
+func (b *bufferPool) get() *[]byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return v
+	}
+	buf := make([]byte, 0, initialBuffer)
+	return &buf
+}
+
+func (b *bufferPool) put(buf *[]byte) {
+	if cap(*buf) <= maxPooled {
+		*buf = (*buf)[:0]
+		b.p.Put(buf)
+	}
+}
+
+// answer resolves a parsed request and appends the answer to dst. The
+// catalog and renderer are taken together, after the body was read, so a
+// reload during a slow upload is seen as a whole.
+func answer(dst []byte, current Current, ar Request, now time.Time) []byte {
 	cat, r := current()
 	mobile := false
 	switch {
@@ -112,7 +148,7 @@ func answer(current Current, ar Request, now time.Time) []byte {
 	case strings.EqualFold(ar.Schema, NSMobile):
 		mobile = true
 	default:
-		return r.Error(errNoSchema, now, "the AcceptableResponseSchema is not supported; ask for "+NSOutlook+" or "+NSMobile)
+		return r.AppendError(dst, errNoSchema, now, "the AcceptableResponseSchema is not supported; ask for "+NSOutlook+" or "+NSMobile)
 	}
 	s, err := cat.ForAddress(ar.Email)
 	if err != nil {
@@ -121,29 +157,40 @@ func answer(current Current, ar Request, now time.Time) []byte {
 		if mobile {
 			kind = errMobileInvalid
 		}
-		return r.Error(kind, now, err.Error())
+		return r.AppendError(dst, kind, now, err.Error())
 	}
 	if !mobile {
-		return r.Settings(s)
+		return r.AppendSettings(dst, s)
 	}
-	if doc, ok := r.Mobile(s); ok {
+	if doc, ok := r.AppendMobile(dst, s); ok {
 		return doc
 	}
-	return r.Error(errMobileNone, now, "no Exchange ActiveSync service is offered for this domain")
+	return r.AppendError(dst, errMobileNone, now, "no Exchange ActiveSync service is offered for this domain")
 }
 
-// readBody reads at most MaxBodyBytes. A larger body is drained (up to
-// drainBytes) and refused.
-func readBody(req *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
-	if err != nil {
-		return nil, badRequest("the request body could not be read")
+// readBody appends the request body to dst, at most MaxBodyBytes. A larger
+// body is drained (up to drainBytes) and refused.
+func readBody(req *http.Request, dst []byte) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		// One byte more than allowed tells an oversized body apart.
+		room := min(cap(dst), MaxBodyBytes+1) - len(dst)
+		n, err := req.Body.Read(dst[len(dst) : len(dst)+room])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return dst, badRequest("the request body could not be read")
+		}
+		if len(dst) > MaxBodyBytes {
+			_, _ = io.CopyN(io.Discard, req.Body, drainBytes)
+			return dst, badRequest("the request body is larger than %d bytes", MaxBodyBytes)
+		}
 	}
-	if len(body) > MaxBodyBytes {
-		_, _ = io.CopyN(io.Discard, req.Body, drainBytes)
-		return nil, badRequest("the request body is larger than %d bytes", MaxBodyBytes)
-	}
-	return body, nil
+	return dst, nil
 }
 
 func reply(c echo.Context, doc []byte) error {
