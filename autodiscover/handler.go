@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,13 @@ type Current func() (*settings.Catalog, *Renderer)
 // body gets an Autodiscover error rather than a plain-text 413.
 func Register(e *echo.Echo, current Current) {
 	e.Pre(CanonicalPath)
+	Routes(e, current)
+}
+
+// Routes adds the Autodiscover routes without the path-case middleware, for
+// a server that calls CanonicalizePath itself before routing (echo builds
+// its chain of pre-routing middlewares anew for every request).
+func Routes(e *echo.Echo, current Current) {
 	pox := Handler(current)
 	e.POST(POXPath, pox)
 	// Administrators test the URL with a browser: a GET gets a readable
@@ -63,16 +71,20 @@ func SkipBodyLimit(c echo.Context) bool { return c.Path() == POXPath }
 // and no other route is affected.
 func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		u := c.Request().URL
-		p := u.Path
-		switch {
-		case len(p) == len(POXPath) && strings.EqualFold(p, POXPath) && p != POXPath:
-			u.Path, u.RawPath = POXPath, ""
-		case len(p) >= len(JSONPath) && strings.EqualFold(p[:len(JSONPath)], JSONPath) &&
-			(len(p) == len(JSONPath) || p[len(JSONPath)] == '/') && p[:len(JSONPath)] != JSONPath:
-			u.Path, u.RawPath = JSONPath+p[len(JSONPath):], ""
-		}
+		CanonicalizePath(c.Request().URL)
 		return next(c)
+	}
+}
+
+// CanonicalizePath is CanonicalPath's rewrite of a request URL.
+func CanonicalizePath(u *url.URL) {
+	p := u.Path
+	switch {
+	case len(p) == len(POXPath) && strings.EqualFold(p, POXPath) && p != POXPath:
+		u.Path, u.RawPath = POXPath, ""
+	case len(p) >= len(JSONPath) && strings.EqualFold(p[:len(JSONPath)], JSONPath) &&
+		(len(p) == len(JSONPath) || p[len(JSONPath)] == '/') && p[:len(JSONPath)] != JSONPath:
+		u.Path, u.RawPath = JSONPath+p[len(JSONPath):], ""
 	}
 }
 
@@ -223,7 +235,11 @@ type jsonError struct {
 //
 // The answer only names the URL of the POX endpoint (or the ActiveSync
 // URL); the settings themselves come from there.
+//
+// The two success answers are written from pre-rendered pieces into a
+// pooled buffer; errors, which are rare, go through encoding/json.
 func JSONHandler(current Current) echo.HandlerFunc {
+	var bufs bufferPool
 	return func(c echo.Context) error {
 		cat, r := current()
 		req := c.Request()
@@ -269,13 +285,43 @@ func JSONHandler(current Current) echo.HandlerFunc {
 				return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidProtocol",
 					"ActiveSync is not offered for this domain. Supported values are '" + ProtocolV1 + "'."})
 			}
-			return jsonReply(c, http.StatusOK, jsonAnswer{ProtocolActiveSync, u})
+			return web.Blob(c, http.StatusOK, jsonContentType, r.activeSyncJSON[s.Provider.Index])
 		}
 		// The domain asked for, not the canonical one of an alias: the
 		// POX endpoint there answers with the redirect to the mailbox.
-		return jsonReply(c, http.StatusOK, jsonAnswer{ProtocolV1,
-			"https://autodiscover." + s.Address.Domain + POXPath})
+		buf := bufs.get()
+		defer bufs.put(buf)
+		out, ok := appendV1JSON((*buf)[:0], s.Address.Domain)
+		*buf = out[:0]
+		if !ok {
+			return jsonReply(c, http.StatusOK, jsonAnswer{ProtocolV1,
+				"https://autodiscover." + s.Address.Domain + POXPath})
+		}
+		return web.Blob(c, http.StatusOK, jsonContentType, out)
 	}
+}
+
+const jsonContentType = "application/json"
+
+// The v1 answer around the domain, as encoding/json writes jsonAnswer.
+const (
+	v1JSONHead = `{"Protocol":"` + ProtocolV1 + `","Url":"https://autodiscover.`
+	v1JSONTail = POXPath + `"}`
+)
+
+// appendV1JSON appends the AutodiscoverV1 answer for domain to dst. A
+// parsed domain is lower-case letters, digits, '-' and '.', which JSON
+// writes as they are; for anything else it returns false and leaves the
+// escaping to encoding/json.
+func appendV1JSON(dst []byte, domain string) ([]byte, bool) {
+	for i := 0; i < len(domain); i++ {
+		if c := domain[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return dst, false
+		}
+	}
+	dst = append(dst, v1JSONHead...)
+	dst = append(dst, domain...)
+	return append(dst, v1JSONTail...), true
 }
 
 func jsonReply(c echo.Context, code int, v any) error {
@@ -283,5 +329,5 @@ func jsonReply(c echo.Context, code int, v any) error {
 	if err != nil {
 		return err
 	}
-	return web.Blob(c, code, "application/json", b)
+	return web.Blob(c, code, jsonContentType, b)
 }
