@@ -328,44 +328,37 @@ func (z *Zones) recordsOf(name string, typ uint16) []dns.RR {
 // of the zone's apex within the name (which is also its offset within the
 // name's wire form).
 func (z *Zones) find(key []byte) (string, int) {
-	for off := 0; off < len(key); {
-		s := key[off : len(key)-1]
-		if z.tcp {
-			if len(s) > 5 && string(s[:5]) == "_tcp." {
-				s = s[5:]
-			} else {
-				s = nil
-			}
-		}
-		if len(s) > 0 {
-			if _, ok := z.zones[string(s)]; ok {
-				return string(s), off
-			}
-		}
-		i := off
-		for i < len(key) && key[i] != '.' {
-			i++
-		}
-		off = i + 1
+	t, off, n := z.lookupAt(key)
+	if t == nil {
+		return "", 0
 	}
-	return "", 0
+	return string(key[off+n : len(key)-1]), off
 }
 
-// lookup is find for the query path: the template and the apex offset,
-// without converting the domain to a string.
+// lookup is find for the query path: the template and the apex offset.
 func (z *Zones) lookup(key []byte) (*zone, int) {
-	for off := 0; off < len(key); {
-		s := key[off : len(key)-1]
-		if z.tcp {
-			if len(s) > 5 && string(s[:5]) == "_tcp." {
-				s = s[5:]
-			} else {
-				s = nil
-			}
-		}
-		if len(s) > 0 {
-			if t, ok := z.zones[string(s)]; ok {
-				return t, off
+	t, off, _ := z.lookupAt(key)
+	return t, off
+}
+
+// lookupAt tries the suffixes of key from the longest; the first served
+// domain is the closest zone. n is the length of "_tcp." in _tcp mode.
+func (z *Zones) lookupAt(key []byte) (*zone, int, int) {
+	n := 0
+	if z.tcp {
+		n = len("_tcp.")
+	}
+	for off := 0; off < len(key)-1; {
+		// Served domains are host names: a suffix starting with an
+		// underscore label is no domain (and in _tcp mode, the apex
+		// is the one starting with "_tcp"), which saves most of the
+		// map look-ups for the SRV names.
+		if c := key[off]; z.tcp == (c == '_') {
+			s := key[off : len(key)-1]
+			if !z.tcp || len(s) > n && string(s[:n]) == "_tcp." {
+				if t, ok := z.zones[string(s[n:])]; ok {
+					return t, off, n
+				}
 			}
 		}
 		i := off
@@ -374,7 +367,7 @@ func (z *Zones) lookup(key []byte) (*zone, int) {
 		}
 		off = i + 1
 	}
-	return nil, 0
+	return nil, 0, 0
 }
 
 // soaNS builds a zone's SOA and NS records.
