@@ -37,26 +37,27 @@ var forwardedHeaders = []string{
 	"X-Forwarded-Host", "X-Url-Scheme", "X-Real-Ip", "Forwarded",
 }
 
-// proxyHeaders applies X-Forwarded-Host from trusted proxies and removes the
-// X-Forwarded-* headers of everyone else.
-func (s *Server) proxyHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		px := s.proxies.Load()
-		if px.fromProxy(r) {
-			r.Host = px.host(r)
-		} else {
-			// The names are in canonical form already, so the map is
-			// used directly: Header.Del canonicalises every name on every
-			// request, although a client rarely sends any of them.
-			for _, h := range forwardedHeaders {
-				if _, ok := r.Header[h]; ok {
-					delete(r.Header, h)
-				}
+// ServeHTTP prepares a request before echo routes it: X-Forwarded-Host from
+// trusted proxies applied, the X-Forwarded-* headers of everyone else
+// removed, and the Autodiscover paths in their registered case (see
+// autodiscover.CanonicalPath). Done here rather than as echo
+// pre-middlewares, which echo wraps anew for every request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	px := s.proxies.Load()
+	if px.fromProxy(r) {
+		r.Host = px.host(r)
+	} else {
+		// The names are in canonical form already, so the map is
+		// used directly: Header.Del canonicalises every name on every
+		// request, although a client rarely sends any of them.
+		for _, h := range forwardedHeaders {
+			if _, ok := r.Header[h]; ok {
+				delete(r.Header, h)
 			}
 		}
-		return next(c)
 	}
+	autodiscover.CanonicalizePath(r.URL)
+	s.echo.ServeHTTP(w, r)
 }
 
 // front is the one middleware every routed request passes through. echo

@@ -19,7 +19,6 @@ func (s *Server) routes() *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = func(r *http.Request) string { return s.proxies.Load().clientIP(r).String() }
-	e.Pre(s.proxyHeaders)
 	e.Use(s.front())
 
 	e.GET("/healthz", s.healthz)
@@ -44,7 +43,7 @@ func (s *Server) routes() *echo.Echo {
 		e.HEAD(p, mc)
 	}
 
-	autodiscover.Register(e, func() (*settings.Catalog, *autodiscover.Renderer) {
+	autodiscover.Routes(e, func() (*settings.Catalog, *autodiscover.Renderer) {
 		st := s.State()
 		return st.Catalog, st.Autodiscover
 	})
