@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,14 +216,6 @@ func (s *Server) apply(cfg *config.Config) error {
 		n += len(p.Domains) + len(p.Aliases)
 	}
 	s.metrics.Domains.Set(float64(n))
-	// Parsing a large configuration leaves many times the loaded state
-	// as garbage (YAML nodes, validation indexes; over 100 MB for
-	// 100,000 domains, against under 20 MB kept), and after a reload the
-	// old state is garbage too. The runtime would hand those pages back
-	// to the OS only gradually, so the process would keep the peak as its
-	// RSS for minutes; a load is rare, and one forced collection is a few
-	// milliseconds against that.
-	debug.FreeOSMemory()
 	return nil
 }
 
