@@ -28,6 +28,7 @@
 package autodiscover
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"net/url"
@@ -269,9 +270,12 @@ type Renderer struct {
 	settings   []*tmpl.Template // per provider
 	mobile     []*tmpl.Template // per provider; nil without an ActiveSync URL
 	activeSync []string         // per provider; "" when none
-	redirect   *tmpl.Template
-	mobileRedi *tmpl.Template
-	errors     [numErrorKinds]*tmpl.Template
+	// activeSyncJSON is the v2 JSON answer for ActiveSync, per provider;
+	// nil when none.
+	activeSyncJSON [][]byte
+	redirect       *tmpl.Template
+	mobileRedi     *tmpl.Template
+	errors         [numErrorKinds]*tmpl.Template
 }
 
 // NewRenderer renders every provider once.
@@ -281,6 +285,8 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 		settings:   make([]*tmpl.Template, n),
 		mobile:     make([]*tmpl.Template, n),
 		activeSync: make([]string, n),
+		// The JSON answers are pure functions of the provider.
+		activeSyncJSON: make([][]byte, n),
 	}
 	id := serverID(cat)
 	var err error
@@ -295,6 +301,9 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 			return nil, fmt.Errorf("provider %s: activesync_url %q is not an absolute https URL", p.ID, p.ActiveSyncURL)
 		}
 		r.activeSync[i] = p.ActiveSyncURL
+		if r.activeSyncJSON[i], err = json.Marshal(jsonAnswer{ProtocolActiveSync, p.ActiveSyncURL}); err != nil {
+			return nil, fmt.Errorf("rendering the ActiveSync JSON answer for %s: %w", p.ID, err)
+		}
 		if r.mobile[i], err = compileAddress(MobileDocument(p.ActiveSyncURL)); err != nil {
 			return nil, fmt.Errorf("rendering mobilesync autodiscover for %s: %w", p.ID, err)
 		}

@@ -1,8 +1,14 @@
 package autodiscover
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
@@ -68,5 +74,60 @@ func BenchmarkPOX(b *testing.B) {
 				b.Fatal("empty answer")
 			}
 		}
+	})
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that the
+// handler benchmarks count the handler's allocations only.
+type discardWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(code int)        { d.code = code }
+func (d *discardWriter) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
+
+// BenchmarkHandler measures whole requests through echo's router and the
+// handlers (without the server's middleware): Outlook's POX request and
+// its v2 JSON request.
+func BenchmarkHandler(b *testing.B) {
+	cfg, err := config.Demo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cat := settings.New(cfg)
+	r, err := NewRenderer(cat)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := echo.New()
+	Register(e, func() (*settings.Catalog, *Renderer) { return cat, r })
+	run := func(b *testing.B, req *http.Request, body []byte, want string) {
+		b.ReportAllocs()
+		w := &discardWriter{h: http.Header{}}
+		var rd bytes.Reader
+		for b.Loop() {
+			clear(w.h)
+			w.n = 0
+			if body != nil {
+				rd.Reset(body)
+				req.Body = io.NopCloser(&rd)
+			}
+			e.ServeHTTP(w, req)
+		}
+		if w.code != http.StatusOK || w.n == 0 || w.h.Get("Content-Type") != want {
+			b.Fatalf("status %d, %d bytes, %v", w.code, w.n, w.h)
+		}
+	}
+	b.Run("pox", func(b *testing.B) {
+		body := []byte(`<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="` + NSRequest + `"><Request><EMailAddress>alice@example.com</EMailAddress><AcceptableResponseSchema>` + NSOutlook + `</AcceptableResponseSchema></Request></Autodiscover>`)
+		req := httptest.NewRequest(http.MethodPost, "/Autodiscover/Autodiscover.xml", nil)
+		run(b, req, body, ContentType)
+	})
+	b.Run("json", func(b *testing.B) {
+		req := httptest.NewRequest(http.MethodGet, "/autodiscover/autodiscover.json/v1.0/alice@example.com?Protocol=AutodiscoverV1", nil)
+		run(b, req, nil, jsonContentType)
 	})
 }

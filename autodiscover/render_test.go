@@ -1,6 +1,7 @@
 package autodiscover
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,30 @@ func TestRenderMatchesDocument(t *testing.T) {
 		want := strings.NewReplacer(tmpl.Marker(slotTime), "22:59:58.1234567", tmpl.Marker(slotDebug), "a &lt;b&gt; &amp; c").Replace(doc)
 		if got := r.AppendError(buf[:0], errorKind(k), now, "a <b> & c"); string(got) != want {
 			t.Errorf("error %d:\n%s\nwant\n%s", k, got, want)
+		}
+	}
+}
+
+// TestV1JSON: the pre-rendered v2 answer is what encoding/json writes, and
+// anything JSON would escape is left to encoding/json.
+func TestV1JSON(t *testing.T) {
+	for _, d := range []string{"example.com", "xn--bcher-kva.ch", "a-b.c0.example", "x", "", "EXAMPLE.com", "a<b>.example", `a"b`, "a&b", "a\u2028b", "a\\b", "a_b.example", "a\x00b"} {
+		want, err := json.Marshal(jsonAnswer{ProtocolV1, "https://autodiscover." + d + POXPath})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendV1JSON([]byte("keep:"), d)
+		if !ok {
+			if string(got) != "keep:" {
+				t.Errorf("%q: declined but wrote %q", d, got)
+			}
+			if strings.Trim(d, "abcdefghijklmnopqrstuvwxyz0123456789.-") == "" {
+				t.Errorf("%q: declined", d)
+			}
+			continue
+		}
+		if string(got) != "keep:"+string(want) {
+			t.Errorf("%q: %s, want %s", d, got, want)
 		}
 	}
 }
