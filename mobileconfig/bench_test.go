@@ -2,7 +2,11 @@ package mobileconfig_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/labstack/echo/v4"
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
@@ -44,6 +48,59 @@ func BenchmarkUnsigned(b *testing.B) {
 		if _, err := r.Profile(req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkUnsignedAppend: the same into a reused buffer, as the handler
+// does with its pool.
+func BenchmarkUnsignedAppend(b *testing.B) {
+	cfg, err := config.Demo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _, s := benchRenderer(b, cfg, "alice@example.com")
+	req := mobileconfig.Request{Settings: s, Name: "Alice Example"}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		if buf, err = r.Unsigned(buf[:0], req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that
+// BenchmarkHandler counts the handler's allocations only.
+type discardWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(code int)        { d.code = code }
+func (d *discardWriter) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
+
+// BenchmarkHandler: a whole unsigned profile request through echo's
+// router and the handler, without the server's middleware.
+func BenchmarkHandler(b *testing.B) {
+	cfg, err := config.Demo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, cat, _ := benchRenderer(b, cfg, "alice@example.com")
+	e := echo.New()
+	e.GET("/mobileconfig", mobileconfig.Handler(func() (*settings.Catalog, *mobileconfig.Renderer) { return cat, r }))
+	req := httptest.NewRequest(http.MethodGet, "/mobileconfig?emailaddress=alice@example.com", nil)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		w.n = 0
+		e.ServeHTTP(w, req)
+	}
+	if w.code != http.StatusOK || w.n == 0 || w.h.Get("Content-Type") != mobileconfig.ContentType {
+		b.Fatalf("status %d, %d bytes, %v", w.code, w.n, w.h)
 	}
 }
 

@@ -25,12 +25,14 @@
 package mobileconfig
 
 import (
+	"bytes"
+	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -39,6 +41,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"howett.net/plist"
 
+	"mailautoconf/internal/address"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
@@ -285,7 +288,12 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 				if err != nil {
 					return nil, fmt.Errorf("rendering the profile of %s: %w", p.ID, err)
 				}
-				if r.docs[i][pi][named], err = tmpl.Compile(string(b)+"\n", numSlots); err != nil {
+				// The address is filled as local part, "@", domain:
+				// escaped part by part it reads the same, and a request
+				// need not build the address string.
+				text := strings.ReplaceAll(string(b)+"\n", tmpl.Marker(slotAddress),
+					tmpl.Marker(slotLocal)+"@"+tmpl.Marker(slotAddrDomain))
+				if r.docs[i][pi][named], err = tmpl.Compile(text, numSlots); err != nil {
 					return nil, fmt.Errorf("compiling the profile of %s: %w", p.ID, err)
 				}
 			}
@@ -328,6 +336,12 @@ func (r *Renderer) Profile(req Request) ([]byte, error) {
 	if err != nil || r.signer == nil {
 		return doc, err
 	}
+	return r.sign(doc)
+}
+
+// sign returns the signed form of doc, from the cache when the same
+// profile was signed before. The result never shares memory with doc.
+func (r *Renderer) sign(doc []byte) ([]byte, error) {
 	key := sha256.Sum256(doc)
 	if b, ok := r.signed.Get(key); ok {
 		return b, nil
@@ -370,66 +384,157 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 	if dst == nil {
 		dst = make([]byte, 0, t.Size()+512)
 	}
-	a := s.Address.String()
-	// A mailbox is practically never case-sensitive: Alice@ and alice@
-	// are the same account on the device and must replace each other.
-	canon := strings.ToLower(a)
-	ns := r.ns[i]
+	ids := derive(r.ns[i], s.Address.Local, s.Address.Domain)
 	return t.Append(dst,
-		xmlesc.String(a),
+		"", // the address: local part, "@", domain
 		xmlesc.String(s.Address.Local),
 		s.Address.Domain,
-		identPart(canon),
-		strings.ToUpper(uuid.NewSHA1(ns, []byte("profile\x00"+canon)).String()),
-		strings.ToUpper(uuid.NewSHA1(ns, []byte("mail\x00"+canon)).String()),
+		ids[:len(ids)-2*uuidLen],
+		ids[len(ids)-2*uuidLen:len(ids)-uuidLen],
+		ids[len(ids)-uuidLen:],
 		xmlesc.String(req.Name),
 	), nil
 }
 
-// identPart turns an address into a PayloadIdentifier component. Letters,
-// digits and ".@+-" stay; every other byte becomes "_xx" (hex), '_' included,
-// so that two addresses never share an identifier and nothing that a file
-// system or an XML parser might mind gets through.
-func identPart(a string) string {
-	const hex = "0123456789abcdef"
-	var b strings.Builder
-	b.Grow(len(a))
-	for i := 0; i < len(a); i++ {
-		c := a[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '@', c == '+', c == '-':
-			b.WriteByte(c)
-		default:
-			b.WriteByte('_')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
+// uuidLen is the length of a UUID in its text form.
+const uuidLen = 36
+
+// derive returns, in one string, the address's PayloadIdentifier component
+// followed by the profile's and the mail payload's UUIDs: SHA-1 name-based
+// (version 5) UUIDs in the provider's namespace, of "profile\x00" and
+// "mail\x00" and the lower-cased address, in upper case. Both are computed
+// in a buffer on the stack; the string is the only allocation.
+func derive(ns uuid.UUID, local, domain string) string {
+	const maxPrefix = len("profile\x00")
+	var scratch [len(ns) + maxPrefix + 2*address.MaxAddress]byte
+	in := append(scratch[:0], ns[:]...)
+	in = append(in, "profile\x00"...)
+	start := len(in)
+	// A mailbox is practically never case-sensitive: Alice@ and alice@
+	// are the same account on the device and must replace each other.
+	in = appendLower(in, local)
+	in = append(in, '@')
+	in = appendLower(in, domain)
+	canon := in[start:]
+
+	var out [4*address.MaxAddress + 2*uuidLen]byte
+	ids := appendIdent(out[:0], canon)
+	ids = appendUUID(ids, sha1.Sum(in))
+	in = append(append(in[:len(ns)], "mail\x00"...), canon...)
+	ids = appendUUID(ids, sha1.Sum(in))
+	return string(ids)
+}
+
+// appendLower appends strings.ToLower(s), without allocating when s is
+// ASCII.
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(dst, strings.ToLower(s)...)
 		}
 	}
-	return b.String()
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// appendUUID appends the version 5 UUID of a SHA-1 sum, as
+// uuid.NewSHA1(…).String() in upper case writes it.
+func appendUUID(dst []byte, sum [sha1.Size]byte) []byte {
+	const hex = "0123456789ABCDEF"
+	sum[6] = sum[6]&0x0f | 0x50 // version 5
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 4122 variant
+	for i, b := range sum[:16] {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hex[b>>4], hex[b&15])
+	}
+	return dst
+}
+
+// appendIdent appends an address as a PayloadIdentifier component. Letters,
+// digits and ".@+-" stay; every other byte becomes "_xx" (hex), '_'
+// included, so that two addresses never share an identifier and nothing
+// that a file system or an XML parser might mind gets through.
+func appendIdent(dst, a []byte) []byte {
+	const hex = "0123456789abcdef"
+	for _, c := range a {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '@', c == '+', c == '-':
+			dst = append(dst, c)
+		default:
+			dst = append(dst, '_', hex[c>>4], hex[c&15])
+		}
+	}
+	return dst
 }
 
 // FileName is the download's file name for an address: only characters
 // that are safe in a quoted header parameter and in every file system, so
 // that no address can change the Content-Disposition header or the place
 // the file is saved to.
-func FileName(address string) string {
-	var b strings.Builder
-	for _, c := range address {
-		if b.Len() >= 100 {
-			break
-		}
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '@', c == '+', c == '-', c == '_':
-			b.WriteRune(c)
-		default:
-			b.WriteByte('_')
+func FileName(address string) string { return string(appendFileName(nil, address)) }
+
+// maxFileName bounds the characters of a file name taken from the address.
+const maxFileName = 100
+
+// appendFileName appends FileName of the concatenated parts to dst: every
+// character but letters, digits and ".@+-_" becomes '_', at most
+// maxFileName of them, without leading dots, "mail" if nothing is left, and
+// ".mobileconfig". The parts are valid UTF-8 (a parsed address), so taking
+// them one after the other reads the same characters as their
+// concatenation.
+func appendFileName(dst []byte, parts ...string) []byte {
+	start, n := len(dst), 0
+	for _, p := range parts {
+		for _, c := range p {
+			if n >= maxFileName {
+				break
+			}
+			n++
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+				c == '.' || c == '@' || c == '+' || c == '-' || c == '_' {
+				dst = append(dst, byte(c))
+			} else {
+				dst = append(dst, '_')
+			}
 		}
 	}
-	name := strings.TrimLeft(b.String(), ".")
-	if name == "" {
-		name = "mail"
+	dots := 0
+	for start+dots < len(dst) && dst[start+dots] == '.' {
+		dots++
 	}
-	return name + ".mobileconfig"
+	dst = append(dst[:start], dst[start+dots:]...)
+	if len(dst) == start {
+		dst = append(dst, "mail"...)
+	}
+	return append(dst, ".mobileconfig"...)
+}
+
+// contentDisposition is the Content-Disposition header of a profile for
+// local@domain, as mime.FormatMediaType writes "attachment" with the
+// filename parameter: the file name is a MIME token unless it holds an
+// '@', the only one of its characters that must be quoted, and never holds
+// a quote or backslash. Built on the stack; the string is the only
+// allocation.
+func contentDisposition(local, domain string) string {
+	const head = "attachment; filename="
+	var b [len(head) + 2 + maxFileName + len("mail.mobileconfig")]byte
+	out := append(b[:0], head...)
+	out = append(out, '"')
+	out = appendFileName(out, local, "@", domain)
+	name := out[len(head)+1:]
+	if bytes.IndexByte(name, '@') >= 0 {
+		return string(append(out, '"'))
+	}
+	copy(out[len(head):], name)
+	return string(out[:len(out)-1])
 }
 
 // MaxNameLength bounds the sender's name (in characters).
@@ -458,6 +563,7 @@ func checkName(name string) (string, error) {
 // current returns the catalog and renderer of the configuration in force,
 // so a reload never mixes two configurations within one request.
 func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
+	var bufs bufferPool
 	return func(c echo.Context) error {
 		cat, r := current()
 		req := c.Request()
@@ -474,7 +580,18 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if name, err = checkName(name); err != nil {
 			return c.String(http.StatusBadRequest, err.Error()+"\n")
 		}
-		body, err := r.Profile(Request{Settings: s, Protocol: proto, Name: name})
+		// The property list goes into a pooled buffer; the response
+		// writer has copied it when Blob returns. A signed profile is
+		// a new slice (or the cache's), never the buffer.
+		buf := bufs.get()
+		defer bufs.put(buf)
+		body, err := r.Unsigned((*buf)[:0], Request{Settings: s, Protocol: proto, Name: name})
+		if err == nil {
+			*buf = body[:0]
+			if r.signer != nil {
+				body, err = r.sign(body)
+			}
+		}
 		var bad errBadRequest
 		switch {
 		case errors.As(err, &bad):
@@ -485,9 +602,34 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			return fmt.Errorf("mobileconfig for %s: %w", s.Provider.ID, err)
 		}
 		h := c.Response().Header()
-		h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": FileName(s.Address.String())}))
+		h.Set(echo.HeaderContentDisposition, contentDisposition(s.Address.Local, s.Address.Domain))
 		// The profile names a person's mailbox: no shared cache keeps it.
 		h.Set("Cache-Control", "private, no-store")
 		return web.Blob(c, http.StatusOK, ContentType, body)
+	}
+}
+
+// bufferPool recycles the buffers profiles are rendered into. A profile is
+// a few kilobytes; a buffer that grew beyond maxPooled (a long name, an
+// unusual configuration) is left to the garbage collector.
+type bufferPool struct{ p sync.Pool }
+
+const (
+	initialBuffer = 4 << 10
+	maxPooled     = 64 << 10
+)
+
+func (b *bufferPool) get() *[]byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return v
+	}
+	buf := make([]byte, 0, initialBuffer)
+	return &buf
+}
+
+func (b *bufferPool) put(buf *[]byte) {
+	if cap(*buf) <= maxPooled {
+		*buf = (*buf)[:0]
+		b.p.Put(buf)
 	}
 }
