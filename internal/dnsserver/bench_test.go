@@ -100,3 +100,28 @@ func FuzzPacket(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRespond measures the path of TCP queries and of UDP queries the
+// fast path leaves alone: answering a message the library has parsed.
+func BenchmarkRespond(b *testing.B) {
+	cfg, err := config.Demo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	z, err := New(settings.New(cfg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"_imaps._tcp.example.com.", "nothing.example.com.", "www.example.org."} {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeSRV)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if z.Respond(q, false) == nil {
+					b.Fatal("no answer")
+				}
+			}
+		})
+	}
+}

@@ -124,12 +124,18 @@ func (z *Zones) Respond(r *dns.Msg, udp bool) []byte {
 		// exports them with `mailautoconf records`, not by transfer.
 		return small(r, dns.RcodeRefused, false)
 	}
-	wire := make([]byte, 256)
-	n, err := dns.PackDomainName(q.Name, wire, 0, nil, false)
-	if err != nil {
-		return small(r, dns.RcodeRefused, false)
+	var wbuf, kbuf [256]byte
+	wire, key, ok := plainName(q.Name, wbuf[:0], kbuf[:0])
+	if !ok {
+		b := make([]byte, 256)
+		n, err := dns.PackDomainName(q.Name, b, 0, nil, false)
+		if err != nil {
+			return small(r, dns.RcodeRefused, false)
+		}
+		wire = b[:n]
+		key = wireKey(wire)
 	}
-	qq := query{id: r.Id, qname: wire[:n], qtype: q.Qtype, qclass: q.Qclass}
+	qq := query{id: r.Id, qname: wire, qtype: q.Qtype, qclass: q.Qclass}
 	if r.RecursionDesired {
 		qq.flags |= 0x0100
 	}
@@ -139,7 +145,40 @@ func (z *Zones) Respond(r *dns.Msg, udp bool) []byte {
 	if opt != nil {
 		qq.edns, qq.do, qq.udp = true, opt.Do(), opt.UDPSize()
 	}
-	return z.respond(&qq, wireKey(qq.qname), udp)
+	return z.respond(&qq, key, udp)
+}
+
+// plainName converts a name without escapes to wire form (case kept) and
+// to its lower-case key, appending to wire and key; ok is false for
+// anything else, which dns.PackDomainName then handles.
+func plainName(s string, wire, key []byte) ([]byte, []byte, bool) {
+	if s == "." {
+		return append(wire, 0), append(key, '.'), true
+	}
+	if len(s) > 254 || len(s) < 2 || s[len(s)-1] != '.' {
+		return nil, nil, false
+	}
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			return nil, nil, false
+		case c == '.':
+			if i == start || i-start > 63 {
+				return nil, nil, false
+			}
+			wire = append(wire, byte(i-start))
+			wire = append(wire, s[start:i]...)
+			key = append(key, '.')
+			start = i + 1
+			continue
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		key = append(key, c)
+	}
+	return append(wire, 0), key, true
 }
 
 // wireKey is the lower-case presentation form of a wire-form name, with its
