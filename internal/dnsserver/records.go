@@ -14,8 +14,9 @@
 //   - Thunderbird itself does not read SRV records; it needs the
 //     autoconfig.<domain> host name to resolve, hence the A/AAAA records.
 //
-// All records are derived once per configuration load (New); queries only
-// look up pre-packed answers.
+// All answers are encoded once per configuration load (New), per provider
+// rather than per domain (see Zones); a query only looks up its answer and
+// fills in the question and the apex pointers.
 package dnsserver
 
 import (

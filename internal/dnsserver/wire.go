@@ -20,7 +20,9 @@ type answer struct {
 	body   []byte
 	fixups []fixup
 	rcode  uint8
-	an, ns uint16
+	// inserts counts the insertApex fix-ups, for the answer's size.
+	inserts uint8
+	an, ns  uint16
 }
 
 // fixup is a place in answer.body whose contents depend on the query.
@@ -113,7 +115,13 @@ func (e *encoder) answer(rel string, nx bool, an, ns []dns.RR) (*answer, error) 
 	if len(e.body) > 0xFFFF-512 {
 		return nil, fmt.Errorf("the DNS answer for %s is too large", qname)
 	}
-	return &answer{body: e.body, fixups: e.fixups, rcode: uint8(rcode), an: uint16(len(an)), ns: uint16(len(ns))}, nil
+	a := &answer{body: e.body, fixups: e.fixups, rcode: uint8(rcode), an: uint16(len(an)), ns: uint16(len(ns))}
+	for _, f := range e.fixups {
+		if f.kind == insertApex {
+			a.inserts++
+		}
+	}
+	return a, nil
 }
 
 func (e *encoder) rr(rr dns.RR) error {
@@ -237,7 +245,7 @@ type query struct {
 // is the offset of the apex in q.qname.
 func (a *answer) render(q *query, apexOff int, udp bool) []byte {
 	apexLen := len(q.qname) - apexOff
-	size := 12 + len(q.qname) + 4 + len(a.body) + len(a.fixups)*apexLen + 11
+	size := 12 + len(q.qname) + 4 + len(a.body) + int(a.inserts)*apexLen + 11
 	out := make([]byte, 12, size)
 	binary.BigEndian.PutUint16(out[0:], q.id)
 	out[2] = 0x84 | byte(q.flags>>8)&0x01 // QR, AA, RD copied
