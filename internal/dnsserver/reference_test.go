@@ -219,7 +219,8 @@ func srvTargets(m *dns.Msg) string {
 
 // referenceConfigs cover the shapes of zones: the demo, _tcp zones with
 // "0 0 0 ." and a CNAME, CNAME chasing into a dns.hosts name, nested
-// domains, aliases, name servers inside a served domain.
+// domains, aliases, name servers inside a served domain, answers too large
+// for UDP, and _tcp zones whose Autodiscover SRV target is in the domain.
 var referenceConfigs = []string{"demo", `
 dns:
   zone: _tcp
@@ -276,6 +277,17 @@ providers:
       - {type: imap, host: imap-server-with-a-long-name-number-five.example.com, security: tls}
       - {type: imap, host: imap-server-with-a-long-name-number-six.example.com, security: tls}
       - {type: imap, host: imap-server-with-a-long-name-number-seven.example.com, security: tls}
+      - {type: smtp, host: smtp.example.com}
+`, `
+dns:
+  zone: _tcp
+  service_addresses: [192.0.2.1]
+  hosts: {imap.example.com: [192.0.2.143]}
+providers:
+  - id: mail.example.com
+    domains: [example.com, example.net, sub.example.net]
+    servers:
+      - {type: imap, host: imap.example.com, security: tls}
       - {type: smtp, host: smtp.example.com}
 `}
 

@@ -2,6 +2,8 @@ package dnsserver
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -121,7 +123,7 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	}
 	// A domain that dns.hosts gives names of its own gets its own
 	// template.
-	for h := range cfg.DNS.HostAddrs {
+	for _, h := range slices.Sorted(maps.Keys(cfg.DNS.HostAddrs)) {
 		d := z.closestDomain(h)
 		if d == "" {
 			continue
