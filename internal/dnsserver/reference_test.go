@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"mailautoconf/bench/benchconf"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 )
@@ -392,4 +393,30 @@ func FuzzAnswers(f *testing.F) {
 		}
 		checkSame(t, p.z, p.ref, q)
 	})
+}
+
+// A hoster's configuration: the domains of one provider share one encoded
+// template (a map entry per domain, not a zone), and every domain still gets
+// its own answers.
+func TestManyDomainsShareTemplates(t *testing.T) {
+	const n = 2500
+	z, ref := referenceSetup(t, string(benchconf.YAML(benchconf.Options{Domains: n})))
+	templates := map[*zone]bool{}
+	for _, t := range z.zones {
+		templates[t] = true
+	}
+	providers := (n + benchconf.PerProvider - 1) / benchconf.PerProvider
+	if len(z.zones) != n || len(templates) != providers {
+		t.Fatalf("%d domains with %d templates, want %d with %d", len(z.zones), len(templates), n, providers)
+	}
+	for i := 0; i < n; i += 97 {
+		d := benchconf.Domain(i)
+		for _, name := range []string{"", "_imaps._tcp.", "_tcp.", "autoconfig.", "_autodiscover._tcp.", "nothing."} {
+			for _, typ := range referenceTypes {
+				q := new(dns.Msg)
+				q.SetQuestion(mixCase(name+d+".", i), typ)
+				checkSame(t, z, ref, q)
+			}
+		}
+	}
 }
