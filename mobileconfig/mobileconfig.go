@@ -592,13 +592,15 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 				body, err = r.sign(body)
 			}
 		}
-		var bad errBadRequest
-		switch {
-		case errors.As(err, &bad):
-			return c.String(http.StatusBadRequest, bad.msg+"\n")
-		case errors.Is(err, ErrNoServer):
-			return c.String(http.StatusNotFound, ErrNoServer.Error()+"\n")
-		case err != nil:
+		if err != nil {
+			// Inside the branch: errors.As makes bad escape to the heap.
+			var bad errBadRequest
+			switch {
+			case errors.As(err, &bad):
+				return c.String(http.StatusBadRequest, bad.msg+"\n")
+			case errors.Is(err, ErrNoServer):
+				return c.String(http.StatusNotFound, ErrNoServer.Error()+"\n")
+			}
 			return fmt.Errorf("mobileconfig for %s: %w", s.Provider.ID, err)
 		}
 		h := c.Response().Header()
