@@ -30,7 +30,6 @@ type Zones struct {
 	zones map[string]*zone
 	// tcp is true when the zones are _tcp.<domain> (config.ZoneTCP).
 	tcp bool
-	cat *settings.Catalog
 	// limiter is the UDP response-rate limit; nil when off. It is built
 	// with the zones, so a reload starts it afresh.
 	limiter *limiter
@@ -97,7 +96,7 @@ const templateDomain = "#"
 // New derives every zone of a catalog and encodes its answers.
 func New(cat *settings.Catalog) (*Zones, error) {
 	cfg := cat.Config
-	z := &Zones{tcp: cfg.DNS.Zone == config.ZoneTCP, cat: cat}
+	z := &Zones{tcp: cfg.DNS.Zone == config.ZoneTCP}
 	n := 0
 	for _, p := range cat.Providers {
 		n += len(p.Domains) + len(p.Aliases)
@@ -140,14 +139,19 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	}
 	for _, t := range built {
 		if err := t.encode(z); err != nil {
-			return nil, err
+			if t.apex != z.apexOf(templateDomain) {
+				return nil, err
+			}
+			// "#" stands for every domain of the provider.
+			return nil, fmt.Errorf("DNS records of provider %s: %w", t.provider.ID, err)
 		}
 	}
 	for _, t := range built {
 		t.rrs = nil
 	}
 	// Every name must fit in 255 octets with the domain filled in.
-	for d, t := range z.zones {
+	for _, d := range z.List {
+		t := z.zones[d]
 		apexLen := len(d) + 1
 		if z.tcp {
 			apexLen += len("_tcp.")
@@ -282,6 +286,7 @@ func (t *zone) encode(z *Zones) error {
 			}
 			continue
 		}
+		// anyOrder lists every type published here.
 		for _, typ := range anyOrder {
 			rrs, ok := set[typ]
 			if !ok {
