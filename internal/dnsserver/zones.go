@@ -52,8 +52,6 @@ type zone struct {
 	// apex is the apex the records were derived for (a placeholder for
 	// a shared template).
 	apex string
-	// maxRel is the length of the longest relative name plus its dot.
-	maxRel int
 }
 
 // tnode is the answers of one name of a zone template.
@@ -148,17 +146,6 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	}
 	for _, t := range built {
 		t.rrs = nil
-	}
-	// Every name must fit in 255 octets with the domain filled in.
-	for _, d := range z.List {
-		t := z.zones[d]
-		apexLen := len(d) + 1
-		if z.tcp {
-			apexLen += len("_tcp.")
-		}
-		if apexLen+t.maxRel+1 > 255 {
-			return nil, fmt.Errorf("%s: the zone's names would be longer than 255 octets", d)
-		}
 	}
 	if rl := cfg.DNS.RateLimit; rl.Rate() > 0 {
 		z.limiter = newLimiter(rl)
@@ -257,9 +244,6 @@ func (t *zone) encode(z *Zones) error {
 	}
 	t.names = make(map[string]*tnode, len(t.rrs))
 	for rel, set := range t.rrs {
-		if rel != "" {
-			t.maxRel = max(t.maxRel, len(rel)+1)
-		}
 		n := &tnode{}
 		t.names[rel] = n
 		if cn, ok := set[dns.TypeCNAME]; ok {
