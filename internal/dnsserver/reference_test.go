@@ -221,7 +221,7 @@ func srvTargets(m *dns.Msg) string {
 // referenceConfigs cover the shapes of zones: the demo, _tcp zones with
 // "0 0 0 ." and a CNAME, CNAME chasing into a dns.hosts name, nested
 // domains, aliases, name servers inside a served domain, answers too large
-// for UDP, _tcp zones whose Autodiscover SRV target is in the domain.
+// for UDP, and _tcp zones whose Autodiscover SRV target is in the domain.
 var referenceConfigs = []string{"demo", `
 dns:
   zone: _tcp
