@@ -9,10 +9,11 @@ import (
 )
 
 // answer is a response of a zone template: the answer and authority
-// sections in wire form, with the places where the zone's apex goes. Only
-// the question differs between the domains of a template, and every name
-// under the apex is written as its own labels followed by a pointer to the
-// apex inside the question; that offset is known per query only, so the
+// sections in wire form, with the places that depend on the query. Only the
+// question differs between the domains of a template, and every name under
+// the apex is written as its own labels followed by a pointer to the apex
+// inside the question; where the apex starts, and where the sections start
+// (for pointers to names written earlier), is known per query only, so those
 // pointers are filled in then.
 type answer struct {
 	// body is the answer and authority sections; a pointer fix-up
@@ -21,7 +22,7 @@ type answer struct {
 	fixups []fixup
 	rcode  uint8
 	// inserts counts the insertApex fix-ups, for the answer's size.
-	inserts uint8
+	inserts uint16
 	an, ns  uint16
 }
 
@@ -29,8 +30,8 @@ type answer struct {
 type fixup struct {
 	// off is where in the body.
 	off uint16
-	// rdlen is the offset of the record's RDLENGTH, for an insert; the
-	// body offset a body pointer points to.
+	// arg is, for an insert, the offset of the record's RDLENGTH; for
+	// a body pointer, the body offset it points to.
 	arg  uint16
 	kind uint8
 	// skip is how many octets of the apex's wire form to leave out:
