@@ -22,7 +22,17 @@ import (
 // such as NSD or Knot loads as it is; give one domain per file.
 func Export(w io.Writer, cat *settings.Catalog, zones *Zones, domains []string, zoneFile bool) error {
 	if len(domains) == 0 {
-		domains = zones.List
+		// In configuration order; a domain listed twice is served by
+		// its first provider.
+		seen := map[string]bool{}
+		for _, p := range cat.Providers {
+			for _, d := range Domains(p) {
+				if !seen[d] {
+					seen[d] = true
+					domains = append(domains, d)
+				}
+			}
+		}
 	}
 	cfg := cat.Config
 	ttl := uint32(cfg.DNS.TTL)
