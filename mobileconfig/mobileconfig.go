@@ -603,10 +603,15 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			}
 			return fmt.Errorf("mobileconfig for %s: %w", s.Provider.ID, err)
 		}
+		// Both values in one slice, each capped at length one so that
+		// an Add appends elsewhere; the keys are canonical already.
 		h := c.Response().Header()
-		h.Set(echo.HeaderContentDisposition, contentDisposition(s.Address.Local, s.Address.Domain))
+		v := make([]string, 2)
+		v[0] = contentDisposition(s.Address.Local, s.Address.Domain)
 		// The profile names a person's mailbox: no shared cache keeps it.
-		h.Set("Cache-Control", "private, no-store")
+		v[1] = "private, no-store"
+		h[echo.HeaderContentDisposition] = v[0:1:1]
+		h[echo.HeaderCacheControl] = v[1:2:2]
 		return web.Blob(c, http.StatusOK, ContentType, body)
 	}
 }
