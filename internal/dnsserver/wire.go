@@ -75,6 +75,9 @@ type encoder struct {
 	// inserted is set once an apex was copied in: later body offsets
 	// move per domain, so they are no longer remembered.
 	inserted bool
+	// plainSOA writes the SOA's names uncompressed and in lower case,
+	// as the NXDOMAIN answer always had them.
+	plainSOA bool
 }
 
 type location struct {
@@ -136,8 +139,8 @@ func (e *encoder) rr(rr dns.RR) error {
 	e.body = append(e.body, 0, 0)
 	switch r := rr.(type) {
 	case *dns.SOA:
-		e.name(r.Ns, true)
-		e.name(r.Mbox, true)
+		e.name(r.Ns, !e.plainSOA)
+		e.name(r.Mbox, !e.plainSOA)
 		for _, v := range []uint32{r.Serial, r.Refresh, r.Retry, r.Expire, r.Minttl} {
 			e.body = binary.BigEndian.AppendUint32(e.body, v)
 		}
@@ -258,7 +261,10 @@ func (a *answer) render(q *query, apexOff int, udp bool) []byte {
 	out = binary.BigEndian.AppendUint16(out, q.qtype)
 	out = binary.BigEndian.AppendUint16(out, q.qclass)
 	qEnd := len(out)
-	prev, grown := 0, 0
+	// grown is how much the inserts so far moved the body; record is
+	// that amount before the current record's inserts, which all come
+	// after its RDLENGTH.
+	prev, grown, record, lastRec := 0, 0, 0, -1
 	for _, f := range a.fixups {
 		out = append(out, a.body[prev:f.off]...)
 		prev = int(f.off)
@@ -284,7 +290,10 @@ func (a *answer) render(q *query, apexOff int, udp bool) []byte {
 			out = append(out, c)
 		}
 		n := len(q.qname) - start
-		p := qEnd + int(f.arg) + grown
+		if int(f.arg) != lastRec {
+			record, lastRec = grown, int(f.arg)
+		}
+		p := qEnd + int(f.arg) + record
 		binary.BigEndian.PutUint16(out[p:], binary.BigEndian.Uint16(out[p:])+uint16(n))
 		grown += n
 	}

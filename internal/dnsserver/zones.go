@@ -235,7 +235,12 @@ func (t *zone) encode(z *Zones) error {
 	neg := *soa
 	neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 	var err error
-	if t.nxdomain, err = e.answer("", true, nil, []dns.RR{&neg}); err != nil {
+	// The NXDOMAIN answer points to the apex from the SOA's owner only,
+	// since the question can be any name under it.
+	e.plainSOA = true
+	t.nxdomain, err = e.answer("", true, nil, []dns.RR{&neg})
+	e.plainSOA = false
+	if err != nil {
 		return err
 	}
 	t.names = make(map[string]*tnode, len(t.rrs))
