@@ -271,12 +271,15 @@ func JSONHandler(current Current) echo.HandlerFunc {
 			return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidUser", "missing Email parameter"})
 		}
 		s, err := cat.ForAddress(raw)
-		switch {
-		case address.IsInvalid(err):
-			return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidUser", err.Error()})
-		case errors.Is(err, settings.ErrUnknownDomain):
-			return jsonReply(c, http.StatusNotFound, jsonError{"NotFound", err.Error()})
-		case err != nil:
+		if err != nil {
+			// Only here: address.IsInvalid allocates even for a nil
+			// error (errors.As needs its target on the heap).
+			switch {
+			case address.IsInvalid(err):
+				return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidUser", err.Error()})
+			case errors.Is(err, settings.ErrUnknownDomain):
+				return jsonReply(c, http.StatusNotFound, jsonError{"NotFound", err.Error()})
+			}
 			return jsonReply(c, web.Status(err), jsonError{"InternalError", http.StatusText(web.Status(err))})
 		}
 		if want == ProtocolActiveSync {
