@@ -78,6 +78,9 @@ type encoder struct {
 	// plainSOA writes the SOA's names uncompressed and in lower case,
 	// as the NXDOMAIN answer always had them.
 	plainSOA bool
+	// shared is true for a provider's template, whose apex stands for
+	// every domain of the provider.
+	shared bool
 }
 
 type location struct {
@@ -197,17 +200,18 @@ func (e *encoder) name(name string, compress bool) {
 		// (for a domain's own template, "example.com." of the apex
 		// sub.example.com.; a shared template's placeholder apex has
 		// none in common with other names).
-		inApex := s == e.apex || strings.HasSuffix(e.apex, "."+s)
-		if compress && inApex || s == e.apex || s == e.domain {
+		if compress && (s == e.apex || strings.HasSuffix(e.apex, "."+s)) {
 			e.labels(name, off)
-			f := fixup{off: uint16(len(e.body)), skip: uint8(len(e.apex) - len(s)), kind: ptrApex}
-			if compress {
-				e.body = append(e.body, 0, 0)
-			} else {
-				f.kind, f.arg = insertApex, uint16(e.rdlen)
-				e.inserted = true
-			}
-			e.fixups = append(e.fixups, f)
+			e.fixups = append(e.fixups, fixup{off: uint16(len(e.body)), skip: uint8(len(e.apex) - len(s)), kind: ptrApex})
+			e.body = append(e.body, 0, 0)
+			return
+		}
+		// Uncompressed, a shared template copies the apex from the
+		// question; a domain's own template knows it.
+		if !compress && e.shared && (s == e.apex || s == e.domain) {
+			e.labels(name, off)
+			e.fixups = append(e.fixups, fixup{off: uint16(len(e.body)), arg: uint16(e.rdlen), skip: uint8(len(e.apex) - len(s)), kind: insertApex})
+			e.inserted = true
 			return
 		}
 		off += strings.IndexByte(s, '.') + 1
@@ -283,11 +287,12 @@ func (a *answer) render(q *query, apexOff int, udp bool) []byte {
 			continue
 		}
 		// The apex as configured: lower case, whatever the query's.
-		for _, c := range q.qname[start:] {
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
+		from := len(out)
+		out = append(out, q.qname[start:]...)
+		for i, c := range out[from:] {
+			if c-'A' < 26 {
+				out[from+i] = c + ('a' - 'A')
 			}
-			out = append(out, c)
 		}
 		n := len(q.qname) - start
 		if int(f.arg) != lastRec {

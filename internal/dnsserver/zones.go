@@ -227,7 +227,7 @@ var anyOrder = []uint16{dns.TypeCNAME, dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns
 
 // encode builds the answers of every name of the template.
 func (t *zone) encode(z *Zones) error {
-	e := encoder{apex: t.apex, domain: t.apex}
+	e := encoder{apex: t.apex, domain: t.apex, shared: t.apex == z.apexOf(templateDomain)}
 	if z.tcp {
 		e.domain = strings.TrimPrefix(t.apex, "_tcp.")
 	}
