@@ -358,12 +358,14 @@ func compileAddress(doc *etree.Document) (*tmpl.Template, error) {
 }
 
 // appendAddress fills a settings or redirect template with an address.
-// With dst nil it allocates a buffer of the right size.
+// With dst nil it allocates a buffer with room for the address in every
+// login name.
 func appendAddress(dst []byte, t *tmpl.Template, local, domain string) []byte {
 	local, domain = xmlesc.String(local), xmlesc.String(domain)
 	if dst == nil {
 		dst = make([]byte, 0, t.Size()+8*(len(local)+len(domain)+1))
 	}
+	// compileAddress left no slotAddress in the template.
 	return t.Append(dst, "", local, domain)
 }
 
