@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -12,13 +13,19 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// ServeUDP answers queries on a UDP socket bound to a specific address,
-// with a few goroutines that each read, answer and write in a loop. It
-// replaces the library's UDP server on the hot path: that one starts a
-// goroutine per packet and reads control messages to learn the destination
-// address (needed only on a wildcard socket), which together cost a third
-// of the throughput. Parsing and the accept rules (dns.DefaultMsgAcceptFunc)
-// are the library's. It returns when the socket is closed.
+// ServeUDP answers queries on a UDP socket with a few goroutines that each
+// read, answer and write in a loop. It replaces the library's UDP server on
+// the hot path: that one starts a goroutine per packet, which costs about a
+// third of the throughput. Parsing and the accept rules
+// (dns.DefaultMsgAcceptFunc) are the library's. It returns when the socket
+// is closed.
+//
+// On a wildcard socket (0.0.0.0, [::] or ":53", as containers listen) each
+// answer must leave from the address its query was sent to: a resolver
+// drops an answer from any other address, and on a host with several
+// addresses the kernel would pick one by route. The destination of each
+// query is read from the IP_PKTINFO / IPV6_PKTINFO control message and set
+// as the source of its answer, as the library's server does.
 func (h *Handler) ServeUDP(pc *net.UDPConn, workers int) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, workers)
@@ -57,9 +64,18 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 	} else {
 		bc = ipv6.NewPacketConn(pc)
 	}
+	wild := pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified()
+	if wild {
+		if err := recvDst(pc); err != nil {
+			return err
+		}
+	}
 	in := make([]ipv4.Message, udpBatch)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, 4096)}
+		if wild {
+			in[i].OOB = make([]byte, oobSize)
+		}
 	}
 	out := make([]ipv4.Message, 0, udpBatch)
 	scratch := make([]byte, 0, 256)
@@ -83,7 +99,11 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 			}
 			src, _ := netip.AddrFromSlice(ua.IP)
 			if b := h.packet(m.Buffers[0][:m.N], src.Unmap(), scratch); b != nil {
-				out = append(out, ipv4.Message{Buffers: [][]byte{b}, Addr: ua})
+				var oob []byte
+				if wild {
+					oob = replySource(m.OOB[:m.NN])
+				}
+				out = append(out, ipv4.Message{Buffers: [][]byte{b}, Addr: ua, OOB: oob})
 				h.count(b)
 			}
 		}
@@ -96,6 +116,50 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 			sent += k
 		}
 	}
+}
+
+// oobSize holds an IPv4 or an IPv6 packet-information control message.
+var oobSize = max(len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface)),
+	len(ipv6.NewControlMessage(ipv6.FlagDst|ipv6.FlagInterface)))
+
+// recvDst asks the kernel for the destination address of every datagram.
+// An IPv6 socket also receives IPv4 (dual stack): it gets both options,
+// and the IPv4 one may fail on an IPv6-only socket.
+func recvDst(pc *net.UDPConn) error {
+	if pc.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
+		if err := ipv4.NewPacketConn(pc).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
+			return fmt.Errorf("asking for the destination of UDP queries: %w", err)
+		}
+		return nil
+	}
+	if err := ipv6.NewPacketConn(pc).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
+		return fmt.Errorf("asking for the destination of UDP queries: %w", err)
+	}
+	_ = ipv4.NewPacketConn(pc).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+	return nil
+}
+
+// replySource turns the control message of a query into the one that
+// makes its answer leave from the address the query was sent to; nil when
+// the query's destination is unknown (the kernel then chooses).
+func replySource(oob []byte) []byte {
+	var dst net.IP
+	var cm6 ipv6.ControlMessage
+	var cm4 ipv4.ControlMessage
+	switch {
+	case cm6.Parse(oob) == nil && cm6.Dst != nil:
+		dst = cm6.Dst
+	case cm4.Parse(oob) == nil && cm4.Dst != nil:
+		dst = cm4.Dst
+	default:
+		return nil
+	}
+	// An IPv4 destination takes the IPv4 message, also on a dual-stack
+	// socket: the IPv6 one cannot carry an IPv4 source.
+	if dst.To4() != nil {
+		return (&ipv4.ControlMessage{Src: dst.To4()}).Marshal()
+	}
+	return (&ipv6.ControlMessage{Src: dst}).Marshal()
 }
 
 // packet answers one UDP datagram; nil means no answer. scratch is a

@@ -96,9 +96,7 @@ func (s *Server) startDNS() <-chan error {
 		// it after 128.
 		{Listener: s.dns.tcp, Net: "tcp", MaxTCPQueries: -1, IdleTimeout: idle},
 	}
-	if uc, ok := s.dns.udp.(*net.UDPConn); ok && !uc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
-		// A socket bound to one address answers from that address,
-		// so the faster loop needs no control messages.
+	if uc, ok := s.dns.udp.(*net.UDPConn); ok {
 		go func() {
 			if err := h.ServeUDP(uc, runtime.GOMAXPROCS(0)); err != nil {
 				errc <- fmt.Errorf("serving DNS over udp: %w", err)
