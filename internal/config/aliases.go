@@ -44,6 +44,10 @@ func (v *validator) aliases(path string, p *Provider) {
 			v.errorf(kp, "%q is not a domain name", key)
 			continue
 		}
+		if len(alias) > MaxServedDomain {
+			v.errorf(kp, "%s is longer than %d characters: its service names would exceed DNS's 253", alias, MaxServedDomain)
+			continue
+		}
 		canon, err := address.ParseDomain(strings.TrimPrefix(target, "*."))
 		if err != nil || strings.HasPrefix(target, "*.") {
 			v.errorf(kp, "%q is not a domain name of this provider", target)

@@ -207,3 +207,40 @@ func TestActiveSyncURL(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestLongestDomain: a domain is served up to the length at which its
+// longest DNS name, _autodiscover._tcp.<domain>, is still a valid name.
+func TestLongestDomain(t *testing.T) {
+	domain := func(n int) string {
+		var labels []string
+		for n > 0 {
+			l := min(n, 60)
+			if n-l == 1 { // no empty label
+				l--
+			}
+			labels = append(labels, strings.Repeat("a", l))
+			n -= l + 1
+		}
+		return strings.Join(labels, ".")
+	}
+	yaml := func(d string) []byte {
+		return []byte("providers:\n  - id: mail.example.com\n    domains: [" + d + "]\n    servers:\n" +
+			"      - {type: imap, host: imap.example.com}\n      - {type: smtp, host: smtp.example.com}\n")
+	}
+	longest := domain(MaxServedDomain)
+	if len(longest) != MaxServedDomain {
+		t.Fatalf("test domain has %d characters", len(longest))
+	}
+	if _, err := Parse("ok.yaml", yaml(longest)); err != nil {
+		t.Errorf("a %d-character domain: %v", MaxServedDomain, err)
+	}
+	tooLong := domain(MaxServedDomain + 1)
+	_, err := Parse("bad.yaml", yaml(tooLong))
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:3: providers[0].domains[0]: "+tooLong+" is longer than 234 characters") {
+		t.Errorf("a %d-character domain: %v", len(tooLong), err)
+	}
+	if _, err := Parse("bad.yaml", []byte(strings.Replace(string(yaml("example.com")), "    servers:", "    aliases: {"+tooLong+": example.com}\n    servers:", 1))); err == nil ||
+		!strings.Contains(err.Error(), "is longer than 234 characters") {
+		t.Errorf("a %d-character alias domain: %v", len(tooLong), err)
+	}
+}

@@ -154,6 +154,12 @@ func (v *validator) config(c *Config) {
 	v.aliasOwners(c, owner)
 }
 
+// MaxServedDomain is the longest domain served: the longest name derived
+// from it, _autodiscover._tcp.<domain>, must still be a valid DNS name of at
+// most 253 characters (255 octets in wire form), and so must
+// autoconfig.<domain>, which Thunderbird resolves.
+const MaxServedDomain = 253 - len("_autodiscover._tcp.")
+
 func (v *validator) provider(path string, p *Provider) {
 	p.ID = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(p.ID), "."))
 	switch {
@@ -179,6 +185,10 @@ func (v *validator) provider(path string, p *Provider) {
 		norm, err := address.ParseDomain(strings.TrimPrefix(d, "*."))
 		if err != nil {
 			v.errorf(dp, "%q is not a domain name", d)
+			continue
+		}
+		if len(norm) > MaxServedDomain {
+			v.errorf(dp, "%s is longer than %d characters: its service names (_autodiscover._tcp.%s) would exceed DNS's 253", norm, MaxServedDomain, norm)
 			continue
 		}
 		if wild {
