@@ -50,6 +50,9 @@ func invalid(format string, args ...any) error {
 
 // IsInvalid reports whether err (or an error it wraps) is an *Error.
 func IsInvalid(err error) bool {
+	if err == nil {
+		return false // errors.As would move its target to the heap first
+	}
 	var e *Error
 	return errors.As(err, &e)
 }
@@ -159,7 +162,10 @@ func ParseDomain(s string) (string, error) {
 	if len(d) > MaxDomain {
 		return "", invalid("domain longer than %d octets", MaxDomain)
 	}
-	if net.ParseIP(d) != nil {
+	// Only a name ending in a digit or with a colon can be an IP literal;
+	// asking the parser about every other name would build (and box) an
+	// error value per request.
+	if c := d[len(d)-1]; (c >= '0' && c <= '9' || strings.IndexByte(d, ':') >= 0) && net.ParseIP(d) != nil {
 		return "", invalid("domain is an IP address")
 	}
 	if err := checkHostname(d); err != nil {
