@@ -179,8 +179,13 @@ func Error(c echo.Context, err error) error {
 // Autodiscover answer is one), which some older Autodiscover and profile
 // clients handle badly; a length also lets clients see a cut-off answer.
 func Blob(c echo.Context, code int, contentType string, b []byte) error {
-	// Assigned directly: the key is already canonical, and Set would
-	// canonicalise it again on every request.
-	c.Response().Header()[echo.HeaderContentLength] = []string{strconv.Itoa(len(b))}
+	// Assigned directly, both values in one allocation: the keys are
+	// canonical already, and Header.Set would canonicalise them again and
+	// allocate a slice each, on every request.
+	v := [...]string{contentType, strconv.Itoa(len(b))}
+	vs := v[:]
+	h := c.Response().Header()
+	h[echo.HeaderContentType] = vs[0:1:1]
+	h[echo.HeaderContentLength] = vs[1:2:2]
 	return c.Blob(code, contentType, b)
 }
