@@ -29,7 +29,7 @@ run:
 FUZZ_TARGETS = ./internal/address:FuzzParse ./internal/config:FuzzParse \
   ./autodiscover:FuzzParseRequest ./autodiscover:FuzzFastRequest ./internal/dnsserver:FuzzPacket \
   ./internal/e2e:FuzzHTTP ./internal/e2e:FuzzDNS ./internal/e2e:FuzzConfig \
-  ./internal/web:FuzzQuery
+  ./internal/web:FuzzQuery ./internal/fastlog:FuzzSameOutput
 FUZZ_SHORT_EXECS ?= 10000
 FUZZ_EXECS ?= 2000000
 

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/logbuf"
 	"mailautoconf/internal/server"
 )
@@ -146,11 +147,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	// saves a system call per request (bench/README.md).
 	logw := logbuf.New(stderr, 0, 0)
 	defer logw.Close()
-	var h slog.Handler = slog.NewTextHandler(logw, nil)
+	// fastlog writes what slog's text and JSON handlers write, access lines
+	// in a third of their time (internal/fastlog).
+	var h slog.Handler
 	switch format {
 	case "", "text":
+		h = fastlog.New(logw, false, nil)
 	case "json":
-		h = slog.NewJSONHandler(logw, nil)
+		h = fastlog.New(logw, true, nil)
 	default:
 		fmt.Fprintf(stderr, "mailautoconf serve: --log-format %q is not text or json\n", format)
 		return 2

@@ -1,0 +1,222 @@
+// Package fastlog is the service's log handler: slog's own text or JSON
+// handler, with a shortcut for the records that make up nearly all of the
+// output, the access lines.
+//
+// slog.TextHandler and slog.JSONHandler spend about a microsecond on an
+// access line (a state per record, quoting rules checked rune by rune for
+// every key and value, and a lock), more than routing, rendering and the
+// metrics of the request together, and more than a tenth of what the
+// fastest possible Go HTTP server spends per request. A record whose
+// attributes are plain (strings of letters, digits and a few punctuation
+// marks that neither format quotes or escapes, integers, durations; no
+// groups, no derived loggers) is written here directly, byte for byte as the
+// standard handler would write it (FuzzSameOutput checks this). Every other
+// record, and everything when HandlerOptions asks for sources or
+// replacements, goes to the standard handler.
+package fastlog
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Handler is a slog.Handler writing text (logfmt) or JSON lines.
+type Handler struct {
+	std   slog.Handler
+	w     io.Writer
+	json  bool
+	level slog.Leveler
+	fast  bool
+	bufs  *sync.Pool // of *[]byte
+}
+
+// New returns a handler writing to w, which must accept concurrent writes
+// of whole lines (each Write call is one line): the standard handler and
+// the shortcut write independently.
+func New(w io.Writer, json bool, opts *slog.HandlerOptions) *Handler {
+	if opts == nil {
+		opts = &slog.HandlerOptions{}
+	}
+	h := &Handler{w: w, json: json, level: opts.Level, bufs: &sync.Pool{}}
+	if h.level == nil {
+		h.level = slog.LevelInfo
+	}
+	if json {
+		h.std = slog.NewJSONHandler(w, opts)
+	} else {
+		h.std = slog.NewTextHandler(w, opts)
+	}
+	h.fast = !opts.AddSource && opts.ReplaceAttr == nil
+	return h
+}
+
+// Enabled implements slog.Handler.
+func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+// WithAttrs implements slog.Handler; derived handlers are the standard one.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler { return h.std.WithAttrs(as) }
+
+// WithGroup implements slog.Handler; derived handlers are the standard one.
+func (h *Handler) WithGroup(name string) slog.Handler { return h.std.WithGroup(name) }
+
+// Handle implements slog.Handler.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if !h.fast || !plainRecord(r) {
+		return h.std.Handle(ctx, r)
+	}
+	bp, _ := h.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	e := enc{b: (*bp)[:0], json: h.json, first: true}
+	if h.json {
+		e.b = append(e.b, '{')
+	}
+	if !r.Time.IsZero() {
+		t := r.Time.Round(0)
+		e.key(slog.TimeKey)
+		if h.json {
+			e.b = append(e.b, '"')
+			e.b = t.AppendFormat(e.b, time.RFC3339Nano)
+			e.b = append(e.b, '"')
+		} else {
+			e.b = appendRFC3339Millis(e.b, t)
+		}
+	}
+	e.key(slog.LevelKey)
+	e.str(r.Level.String())
+	e.key(slog.MessageKey)
+	e.str(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		e.key(a.Key)
+		switch v := a.Value; v.Kind() {
+		case slog.KindString:
+			e.str(v.String())
+		case slog.KindInt64:
+			e.b = strconv.AppendInt(e.b, v.Int64(), 10)
+		case slog.KindDuration:
+			if h.json {
+				e.b = strconv.AppendInt(e.b, int64(v.Duration()), 10)
+			} else {
+				e.b = append(e.b, v.Duration().String()...)
+			}
+		}
+		return true
+	})
+	b := e.b
+	if h.json {
+		b = append(b, '}')
+	}
+	b = append(b, '\n')
+	_, err := h.w.Write(b)
+	if cap(b) <= 16<<10 {
+		*bp = b
+		h.bufs.Put(bp)
+	}
+	return err
+}
+
+// enc appends the parts of one line.
+type enc struct {
+	b     []byte
+	json  bool
+	first bool
+}
+
+func (e *enc) key(k string) {
+	switch {
+	case e.first:
+		e.first = false
+	case e.json:
+		e.b = append(e.b, ',')
+	default:
+		e.b = append(e.b, ' ')
+	}
+	if e.json {
+		e.b = append(e.b, '"')
+		e.b = append(e.b, k...)
+		e.b = append(e.b, '"', ':')
+	} else {
+		e.b = append(e.b, k...)
+		e.b = append(e.b, '=')
+	}
+}
+
+// str appends a plain string value.
+func (e *enc) str(s string) {
+	if e.json {
+		e.b = append(e.b, '"')
+		e.b = append(e.b, s...)
+		e.b = append(e.b, '"')
+	} else {
+		e.b = append(e.b, s...)
+	}
+}
+
+// plainRecord reports whether every part of r is written verbatim by both
+// standard handlers.
+func plainRecord(r slog.Record) bool {
+	if y := r.Time.Year(); !r.Time.IsZero() && (y < 0 || y >= 10000) {
+		return false // the JSON handler reports an error there
+	}
+	if !plain(r.Message) || !plain(r.Level.String()) {
+		return false
+	}
+	ok := true
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			ok = plain(a.Key) && plain(a.Value.String())
+		case slog.KindInt64, slog.KindDuration:
+			ok = plain(a.Key)
+		default:
+			ok = false
+		}
+		return ok
+	})
+	return ok
+}
+
+// plain reports whether s is non-empty and made of characters that the text
+// handler does not quote and the JSON handler does not escape.
+func plain(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !plainByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainByte: letters, digits and "-._/:@+%~,!*'()[];$?#" — no space, no
+// '=', no quote or backslash, no control or non-ASCII byte, and none of
+// "<>&" that a JSON encoder might escape for HTML.
+var plainByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "-._/:@+%~,!*'()[];$?#" {
+		t[c] = true
+	}
+	return t
+}()
+
+// appendRFC3339Millis is the text handler's time format: RFC 3339 with
+// exactly three digits of milliseconds, truncated.
+func appendRFC3339Millis(b []byte, t time.Time) []byte {
+	const prefixLen = len("2006-01-02T15:04:05.000")
+	n := len(b)
+	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b[:n+prefixLen], b[n+prefixLen+1:]...) // drop the 4th digit
+}

@@ -1,0 +1,114 @@
+package fastlog
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// record builds an access-line-like record.
+func record(t time.Time, level slog.Level, msg, s1, s2 string, n int64, d time.Duration) slog.Record {
+	r := slog.NewRecord(t, level, msg, 0)
+	r.AddAttrs(slog.String("method", s1), slog.String("path", s2), slog.Int64("status", n),
+		slog.Duration("duration", d), slog.String("client", "thunderbird"), slog.String("remote", "192.0.2.1"))
+	return r
+}
+
+// same checks that both formats write exactly what the standard handlers
+// write for r.
+func same(t *testing.T, r slog.Record) {
+	t.Helper()
+	for _, json := range []bool{false, true} {
+		var ours, std bytes.Buffer
+		if err := New(&ours, json, nil).Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		var h slog.Handler = slog.NewTextHandler(&std, nil)
+		if json {
+			h = slog.NewJSONHandler(&std, nil)
+		}
+		if err := h.Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if ours.String() != std.String() {
+			t.Fatalf("json=%v:\nours %q\nstd  %q", json, ours.String(), std.String())
+		}
+	}
+}
+
+func TestSameOutput(t *testing.T) {
+	now := time.Date(2026, 11, 26, 2, 40, 1, 999_999_999, time.UTC)
+	for _, tc := range []struct {
+		msg, s1, s2 string
+		d           time.Duration
+	}{
+		{"request", "GET", "/mail/config-v1.1.xml", 1234567 * time.Nanosecond},
+		{"request", "POST", "/autodiscover/autodiscover.xml", 0},
+		{"request", "GET", "/autodiscover/autodiscover.json/v1.0/Alice+x@Example.COM", time.Second},
+		{"request", "GET", "/a b", time.Minute},           // quoted by the text handler
+		{"request", "GET", `/"quoted"`, time.Millisecond}, // escaped
+		{"request", "GET", "/<script>", 1},                // HTML characters
+		{"request", "GET", "/ümlaut", 1},                  // non-ASCII
+		{"request", "GET", "/\x00\n", 1},                  // control characters
+		{"request", "GET", "", 1},                         // empty
+		{"two words", "GET", "/", 1},
+		{"k=v", "GET", "/", 1},
+	} {
+		same(t, record(now, slog.LevelInfo, tc.msg, tc.s1, tc.s2, 200, tc.d))
+	}
+	same(t, record(time.Time{}, slog.LevelWarn+2, "request", "GET", "/", -1, -time.Second))
+	same(t, record(now.In(time.FixedZone("CET", 3600)), slog.LevelError, "request", "GET", "/", 1, 1))
+	same(t, record(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), slog.LevelInfo, "request", "GET", "/", 1, 1))
+	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+	r.AddAttrs(slog.Any("err", io.EOF), slog.Group("g", slog.Int("a", 1)), slog.Bool("b", true), slog.Float64("f", 1.5))
+	same(t, r) // kinds left to the standard handler
+}
+
+// FuzzSameOutput: whatever the values, the output is the standard handler's.
+func FuzzSameOutput(f *testing.F) {
+	f.Add(int64(1764124801123456789), 0, "request", "GET", "/mail/config-v1.1.xml", int64(200), int64(1234567))
+	f.Add(int64(0), 4, "x y", "", "/\"", int64(-1), int64(-5))
+	f.Fuzz(func(t *testing.T, nanos int64, level int, msg, s1, s2 string, n, d int64) {
+		same(t, record(time.Unix(0, nanos).UTC(), slog.Level(level), msg, s1, s2, n, time.Duration(d)))
+	})
+}
+
+func TestLevelsAndDerivedHandlers(t *testing.T) {
+	var buf bytes.Buffer
+	h := New(&buf, false, &slog.HandlerOptions{Level: slog.LevelWarn})
+	log := slog.New(h)
+	log.Info("hidden")
+	log.Warn("shown", "k", "v")
+	log.With("a", 1).WithGroup("g").Warn("derived", "k", "v")
+	want := "level=WARN msg=shown k=v\n"
+	lines := bytes.SplitAfter(buf.Bytes(), []byte("\n"))
+	if len(lines) != 3 || !bytes.HasSuffix(lines[0], []byte(want)) || !bytes.HasSuffix(lines[1], []byte("level=WARN msg=derived a=1 g.k=v\n")) {
+		t.Errorf("output:\n%s", buf.String())
+	}
+	if New(io.Discard, true, &slog.HandlerOptions{AddSource: true}).fast {
+		t.Error("AddSource must go to the standard handler")
+	}
+}
+
+func BenchmarkAccessLine(b *testing.B) {
+	r := record(time.Now(), slog.LevelInfo, "request", "GET", "/mail/config-v1.1.xml", 200, 1234567)
+	for _, tc := range []struct {
+		name string
+		h    slog.Handler
+	}{
+		{"fastlog-text", New(io.Discard, false, nil)},
+		{"slog-text", slog.NewTextHandler(io.Discard, nil)},
+		{"fastlog-json", New(io.Discard, true, nil)},
+		{"slog-json", slog.NewJSONHandler(io.Discard, nil)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = tc.h.Handle(context.Background(), r)
+			}
+		})
+	}
+}
