@@ -195,7 +195,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 // gcHeadroom is how much the heap may grow beyond what the configuration
 // keeps alive before a collection runs.
-const gcHeadroom = 32 << 20
+const gcHeadroom = 24 << 20
 
 // tuneGC sets the garbage collector's target from the heap the loaded
 // configuration keeps. A request allocates little, but with the default
