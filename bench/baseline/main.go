@@ -6,10 +6,17 @@
 // no metrics. The ratio of mailautoconf's throughput to this one's is the
 // price of everything the service adds.
 //
+// It sends the same answer as mailautoconf, headers included (all but
+// Date, which net/http adds to both): the cost of writing, say, a profile's
+// Content-Disposition belongs to the answer a client needs, not to the
+// service, and a body sent with Content-Length is framed differently from a
+// chunked one.
+//
 //	baseline -addr 127.0.0.1:8081 -manifest routes.txt
 //
-// Each line of the manifest is "METHOD PATH CONTENT-TYPE FILE"; the query
-// string is ignored.
+// Each line of the manifest is "METHOD PATH HEADERS BODY": HEADERS is a
+// file of the answer's header lines as `curl -D` writes them (the status
+// line and Date are skipped), BODY the body. The query string is ignored.
 package main
 
 import (
@@ -26,8 +33,8 @@ import (
 )
 
 type route struct {
-	contentType string
-	body        []byte
+	header http.Header
+	body   []byte
 }
 
 func main() {
@@ -51,7 +58,10 @@ func main() {
 				return
 			}
 		}
-		w.Header().Set("Content-Type", rt.contentType)
+		h := w.Header()
+		for k, v := range rt.header {
+			h[k] = v
+		}
 		_, _ = w.Write(rt.body)
 	})
 	// The same timeouts and header limit as mailautoconf's server.
@@ -84,17 +94,26 @@ func load(path string) (map[string]route, error) {
 			continue
 		}
 		if len(fields) != 4 {
-			return nil, fmt.Errorf("%s:%d: want METHOD PATH CONTENT-TYPE FILE", path, n)
+			return nil, fmt.Errorf("%s:%d: want METHOD PATH HEADERS BODY", path, n)
 		}
-		file := fields[3]
-		if !filepath.IsAbs(file) {
-			file = filepath.Join(filepath.Dir(path), file)
+		var files [2][]byte
+		for i, file := range fields[2:] {
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(filepath.Dir(path), file)
+			}
+			if files[i], err = os.ReadFile(file); err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+			}
 		}
-		body, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		header := http.Header{}
+		for i, line := range strings.Split(string(files[0]), "\n") {
+			k, v, ok := strings.Cut(strings.TrimRight(line, "\r"), ":")
+			if i == 0 || !ok || http.CanonicalHeaderKey(k) == "Date" {
+				continue // the status line, the blank line, Date
+			}
+			header.Add(k, strings.TrimSpace(v))
 		}
-		routes[fields[0]+" "+fields[1]] = route{contentType: fields[2], body: body}
+		routes[fields[0]+" "+fields[1]] = route{header: header, body: files[1]}
 	}
 	return routes, sc.Err()
 }
