@@ -197,6 +197,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 // keeps alive before a collection runs.
 const gcHeadroom = 24 << 20
 
+// maxGOGC caps the percentage: the runtime's smallest heap goal is 4 MB
+// times GOGC/100, so a higher value would let even an empty heap grow past
+// the headroom.
+const maxGOGC = 100 * gcHeadroom / (4 << 20)
+
 // tuneGC sets the garbage collector's target from the heap the loaded
 // configuration keeps. A request allocates little, but with the default
 // GOGC=100 and a live heap of a few megabytes (a small configuration) the
@@ -215,7 +220,7 @@ func tuneGC(log *slog.Logger) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	live := max(ms.HeapAlloc, 1<<20)
-	pct := int(min(max(gcHeadroom*100/live, 100), 1000))
+	pct := int(min(max(gcHeadroom*100/live, 100), maxGOGC))
 	debug.SetGCPercent(pct)
 	debug.FreeOSMemory() // return what loading the configuration used
 	log.Debug("garbage collector tuned", "live_heap_bytes", live, "gogc", pct)

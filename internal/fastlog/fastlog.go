@@ -63,11 +63,31 @@ func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler { return h.std.WithAttr
 // WithGroup implements slog.Handler; derived handlers are the standard one.
 func (h *Handler) WithGroup(name string) slog.Handler { return h.std.WithGroup(name) }
 
+// Log writes one record given as its parts, as Handle would write the
+// record made of them, without building a slog.Record: a record keeps five
+// attributes inline and allocates for more, and an access line has seven.
+// attrs is not kept. Like Handle, it does not check the level: the caller
+// asks Enabled first.
+func (h *Handler) Log(ctx context.Context, t time.Time, level slog.Level, msg string, attrs ...slog.Attr) error {
+	if !h.fast || !plainParts(t, level, msg) || !plainAttrs(attrs) {
+		r := slog.NewRecord(t, level, msg, 0)
+		r.AddAttrs(attrs...)
+		return h.std.Handle(ctx, r)
+	}
+	return h.write(t, level, msg, attrs, nil)
+}
+
 // Handle implements slog.Handler.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.fast || !plainRecord(r) {
 		return h.std.Handle(ctx, r)
 	}
+	return h.write(r.Time, r.Level, r.Message, nil, &r)
+}
+
+// write formats a plain record: the attributes of r when r is not nil,
+// attrs otherwise.
+func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) error {
 	bp, _ := h.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -76,8 +96,8 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if h.json {
 		e.b = append(e.b, '{')
 	}
-	if !r.Time.IsZero() {
-		t := r.Time.Round(0)
+	if !t.IsZero() {
+		t = t.Round(0)
 		e.key(slog.TimeKey)
 		if h.json {
 			e.b = append(e.b, '"')
@@ -88,25 +108,18 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	e.key(slog.LevelKey)
-	e.str(r.Level.String())
+	e.str(level.String())
 	e.key(slog.MessageKey)
-	e.str(r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		e.key(a.Key)
-		switch v := a.Value; v.Kind() {
-		case slog.KindString:
-			e.str(v.String())
-		case slog.KindInt64:
-			e.b = strconv.AppendInt(e.b, v.Int64(), 10)
-		case slog.KindDuration:
-			if h.json {
-				e.b = strconv.AppendInt(e.b, int64(v.Duration()), 10)
-			} else {
-				e.b = append(e.b, v.Duration().String()...)
-			}
-		}
-		return true
-	})
+	e.str(msg)
+	if r != nil {
+		r.Attrs(func(a slog.Attr) bool {
+			e.attr(a)
+			return true
+		})
+	}
+	for _, a := range attrs {
+		e.attr(a)
+	}
 	b := e.b
 	if h.json {
 		b = append(b, '}')
@@ -146,6 +159,23 @@ func (e *enc) key(k string) {
 	}
 }
 
+// attr appends a plain attribute.
+func (e *enc) attr(a slog.Attr) {
+	e.key(a.Key)
+	switch v := a.Value; v.Kind() {
+	case slog.KindString:
+		e.str(v.String())
+	case slog.KindInt64:
+		e.b = strconv.AppendInt(e.b, v.Int64(), 10)
+	case slog.KindDuration:
+		if e.json {
+			e.b = strconv.AppendInt(e.b, int64(v.Duration()), 10)
+		} else {
+			e.b = append(e.b, v.Duration().String()...)
+		}
+	}
+}
+
 // str appends a plain string value.
 func (e *enc) str(s string) {
 	if e.json {
@@ -160,25 +190,41 @@ func (e *enc) str(s string) {
 // plainRecord reports whether every part of r is written verbatim by both
 // standard handlers.
 func plainRecord(r slog.Record) bool {
-	if y := r.Time.Year(); !r.Time.IsZero() && (y < 0 || y >= 10000) {
-		return false // the JSON handler reports an error there
-	}
-	if !plain(r.Message) || !plain(r.Level.String()) {
+	if !plainParts(r.Time, r.Level, r.Message) {
 		return false
 	}
 	ok := true
 	r.Attrs(func(a slog.Attr) bool {
-		switch a.Value.Kind() {
-		case slog.KindString:
-			ok = plain(a.Key) && plain(a.Value.String())
-		case slog.KindInt64, slog.KindDuration:
-			ok = plain(a.Key)
-		default:
-			ok = false
-		}
+		ok = plainAttr(a)
 		return ok
 	})
 	return ok
+}
+
+func plainParts(t time.Time, level slog.Level, msg string) bool {
+	if y := t.Year(); !t.IsZero() && (y < 0 || y >= 10000) {
+		return false // the JSON handler reports an error there
+	}
+	return plain(msg) && plain(level.String())
+}
+
+func plainAttrs(as []slog.Attr) bool {
+	for _, a := range as {
+		if !plainAttr(a) {
+			return false
+		}
+	}
+	return true
+}
+
+func plainAttr(a slog.Attr) bool {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		return plain(a.Key) && plain(a.Value.String())
+	case slog.KindInt64, slog.KindDuration:
+		return plain(a.Key)
+	}
+	return false
 }
 
 // plain reports whether s is non-empty and made of characters that the text

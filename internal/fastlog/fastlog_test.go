@@ -36,6 +36,16 @@ func same(t *testing.T, r slog.Record) {
 		if ours.String() != std.String() {
 			t.Fatalf("json=%v:\nours %q\nstd  %q", json, ours.String(), std.String())
 		}
+		// The same record given as its parts.
+		var attrs []slog.Attr
+		r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+		var parts bytes.Buffer
+		if err := New(&parts, json, nil).Log(context.Background(), r.Time, r.Level, r.Message, attrs...); err != nil {
+			t.Fatal(err)
+		}
+		if parts.String() != std.String() {
+			t.Fatalf("Log, json=%v:\nours %q\nstd  %q", json, parts.String(), std.String())
+		}
 	}
 }
 
@@ -111,4 +121,15 @@ func BenchmarkAccessLine(b *testing.B) {
 			}
 		})
 	}
+	b.Run("fastlog-text-Log", func(b *testing.B) {
+		h := New(io.Discard, false, nil)
+		now := time.Now()
+		b.ReportAllocs()
+		for b.Loop() {
+			attrs := [...]slog.Attr{slog.String("method", "GET"), slog.String("path", "/mail/config-v1.1.xml"),
+				slog.Int("status", 200), slog.Duration("duration", 1234567), slog.String("client", "other"),
+				slog.String("remote", "127.0.0.1"), slog.String("domain", "example.com")}
+			_ = h.Log(context.Background(), now, slog.LevelInfo, "request", attrs[:]...)
+		}
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/address"
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/web"
 )
@@ -154,25 +155,34 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	if !h.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	// The record is built here rather than through Logger.LogAttrs,
-	// which would also capture the caller's program counter (a stack
-	// walk per request) for a source location the access log does not
-	// print, and read the clock a second time.
-	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
-	rec.AddAttrs(
+	attrs := [8]slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Duration("duration", elapsed),
 		slog.String("client", client),
 		slog.String("remote", s.proxies.Load().clientIPString(r)),
-	)
+	}
+	n := 6
 	if info.Domain != "" {
-		rec.AddAttrs(slog.String("domain", info.Domain))
+		attrs[n] = slog.String("domain", info.Domain)
+		n++
 	}
 	if info.Address != nil && s.logAddr {
-		rec.AddAttrs(slog.String("address", info.Address.String()))
+		attrs[n] = slog.String("address", info.Address.String())
+		n++
 	}
+	if fh, ok := h.(*fastlog.Handler); ok {
+		// The service's own handler takes the line as its parts.
+		_ = fh.Log(r.Context(), end, slog.LevelInfo, "request", attrs[:n]...)
+		return
+	}
+	// The record is built here rather than through Logger.LogAttrs,
+	// which would also capture the caller's program counter (a stack
+	// walk per request) for a source location the access log does not
+	// print, and read the clock a second time.
+	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(attrs[:n]...)
 	_ = h.Handle(r.Context(), rec)
 }
 

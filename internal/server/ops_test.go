@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/server"
 	"mailautoconf/internal/testutil"
 )
@@ -406,20 +407,33 @@ func TestSlowClient(t *testing.T) {
 
 // TestAccessLog: one line per request, with domain and client family, never
 // the local part or the Authorization header.
+// TestAccessLog checks the access line with the standard JSON handler and
+// with the service's own (fastlog, as the binary uses it).
 func TestAccessLog(t *testing.T) {
-	logs := &testutil.LogBuffer{}
-	srv := testutil.Start(t, testutil.Demo(t), server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-	req, _ := http.NewRequest("GET", srv.URL+"/mail/config-v1.1.xml?emailaddress=secretuser@example.net", nil)
-	req.Header.Set("Authorization", "Basic c2VjcmV0dXNlcjpodW50ZXIy")
-	req.Header.Set("User-Agent", "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)")
-	testutil.Do(t, req)
-	out := logs.String()
-	if !strings.Contains(out, `"domain":"example.net"`) || !strings.Contains(out, `"client":"outlook"`) || !strings.Contains(out, `"status":200`) {
-		t.Errorf("access line lacks domain/client/status:\n%s", out)
-	}
-	for _, secret := range []string{"secretuser", "c2VjcmV0dXNlcjpodW50ZXIy", "hunter2"} {
-		if strings.Contains(out, secret) {
-			t.Errorf("log contains %q:\n%s", secret, out)
-		}
+	for _, tc := range []struct {
+		name    string
+		handler func(io.Writer) slog.Handler
+	}{
+		{"slog", func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }},
+		{"fastlog", func(w io.Writer) slog.Handler { return fastlog.New(w, true, nil) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &testutil.LogBuffer{}
+			srv := testutil.Start(t, testutil.Demo(t), server.Options{Logger: slog.New(tc.handler(logs))})
+			req, _ := http.NewRequest("GET", srv.URL+"/mail/config-v1.1.xml?emailaddress=secretuser@example.net", nil)
+			req.Header.Set("Authorization", "Basic c2VjcmV0dXNlcjpodW50ZXIy")
+			req.Header.Set("User-Agent", "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)")
+			testutil.Do(t, req)
+			out := logs.String()
+			line := regexp.MustCompile(`\{"time":"[^"]+","level":"INFO","msg":"request","method":"GET","path":"/mail/config-v1.1.xml","status":200,"duration":\d+,"client":"outlook","remote":"127.0.0.1","domain":"example.net"\}\n`)
+			if !line.MatchString(out) {
+				t.Errorf("no access line of the expected form:\n%s", out)
+			}
+			for _, secret := range []string{"secretuser", "c2VjcmV0dXNlcjpodW50ZXIy", "hunter2"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("log contains %q:\n%s", secret, out)
+				}
+			}
+		})
 	}
 }

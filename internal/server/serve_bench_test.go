@@ -9,20 +9,21 @@ import (
 	"testing"
 
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/server"
 )
 
 // BenchmarkHandler measures what the service adds to a request inside the
 // process, next to a handler that writes the same bytes (the in-process
 // counterpart of bench/baseline): routing, middleware, metrics, the access
-// log (to io.Discard) and rendering.
+// log (the binary's handler, to io.Discard) and rendering.
 func BenchmarkHandler(b *testing.B) {
 	cfg, err := config.Demo()
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg.Limits.RatePerSecond = -1
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(fastlog.New(io.Discard, false, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
