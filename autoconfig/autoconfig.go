@@ -21,11 +21,11 @@ package autoconfig
 import (
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/beevik/etree"
 	"github.com/labstack/echo/v4"
 
+	"mailautoconf/internal/bufpool"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
@@ -154,25 +154,16 @@ const ContentType = "application/xml; charset=utf-8"
 // is free again, and a fresh 2 KB slice per request was most of what a
 // request allocated.
 func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
-	var bufs sync.Pool // of *[]byte
+	var bufs bufpool.Pool
 	return func(c echo.Context) error {
 		cat, r := current()
 		s, err := web.Resolve(c, cat, "autoconfig.")
 		if err != nil {
 			return web.Error(c, err)
 		}
-		bp, _ := bufs.Get().(*[]byte)
-		if bp == nil {
-			bp = new([]byte)
-		}
-		*bp = r.Append((*bp)[:0], s)
-		err = web.Blob(c, http.StatusOK, ContentType, *bp)
-		if cap(*bp) <= maxPooled {
-			bufs.Put(bp)
-		}
-		return err
+		buf := bufs.Get()
+		defer bufs.Put(buf)
+		*buf = r.Append(*buf, s)
+		return web.Blob(c, http.StatusOK, ContentType, *buf)
 	}
 }
-
-// maxPooled bounds the buffers kept for reuse; documents are a few KB.
-const maxPooled = 64 << 10

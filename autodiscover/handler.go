@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"mailautoconf/internal/address"
+	"mailautoconf/internal/bufpool"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
 )
@@ -95,7 +95,7 @@ func CanonicalizePath(u *url.URL) {
 // answer: the parsed request keeps copies of what it needs, and the
 // response writer copies the answer before Blob returns.
 func Handler(current Current) echo.HandlerFunc {
-	var bufs bufferPool
+	var bufs bufpool.Pool
 	return func(c echo.Context) error {
 		_, r := current()
 		now := time.Now()
@@ -105,8 +105,8 @@ func Handler(current Current) echo.HandlerFunc {
 				"This is the Autodiscover service. Mail clients POST an Autodiscover request "+
 					"with an EMailAddress to this URL; a browser can only see this message."))
 		}
-		buf := bufs.get()
-		defer bufs.put(buf)
+		buf := bufs.Get()
+		defer bufs.Put(buf)
 		body, err := readBody(req, (*buf)[:0])
 		*buf = body[:0]
 		if err != nil {
@@ -119,31 +119,6 @@ func Handler(current Current) echo.HandlerFunc {
 		out := answer(body[:0], current, ar, now)
 		*buf = out[:0]
 		return reply(c, out)
-	}
-}
-
-// bufferPool recycles the buffers of requests and answers. An answer is a
-// few kilobytes; a buffer that grew beyond maxPooled (a large error or an
-// unusual configuration) is left to the garbage collector.
-type bufferPool struct{ p sync.Pool }
-
-const (
-	initialBuffer = 4 << 10
-	maxPooled     = 64 << 10
-)
-
-func (b *bufferPool) get() *[]byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return v
-	}
-	buf := make([]byte, 0, initialBuffer)
-	return &buf
-}
-
-func (b *bufferPool) put(buf *[]byte) {
-	if cap(*buf) <= maxPooled {
-		*buf = (*buf)[:0]
-		b.p.Put(buf)
 	}
 }
 
@@ -239,7 +214,7 @@ type jsonError struct {
 // The two success answers are written from pre-rendered pieces into a
 // pooled buffer; errors, which are rare, go through encoding/json.
 func JSONHandler(current Current) echo.HandlerFunc {
-	var bufs bufferPool
+	var bufs bufpool.Pool
 	return func(c echo.Context) error {
 		cat, r := current()
 		req := c.Request()
@@ -292,8 +267,8 @@ func JSONHandler(current Current) echo.HandlerFunc {
 		}
 		// The domain asked for, not the canonical one of an alias: the
 		// POX endpoint there answers with the redirect to the mailbox.
-		buf := bufs.get()
-		defer bufs.put(buf)
+		buf := bufs.Get()
+		defer bufs.Put(buf)
 		out, ok := appendV1JSON((*buf)[:0], s.Address.Domain)
 		*buf = out[:0]
 		if !ok {

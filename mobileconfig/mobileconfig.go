@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -42,6 +41,7 @@ import (
 	"howett.net/plist"
 
 	"mailautoconf/internal/address"
+	"mailautoconf/internal/bufpool"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
@@ -563,7 +563,7 @@ func checkName(name string) (string, error) {
 // current returns the catalog and renderer of the configuration in force,
 // so a reload never mixes two configurations within one request.
 func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
-	var bufs bufferPool
+	var bufs bufpool.Pool
 	return func(c echo.Context) error {
 		cat, r := current()
 		req := c.Request()
@@ -583,8 +583,8 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		// The property list goes into a pooled buffer; the response
 		// writer has copied it when Blob returns. A signed profile is
 		// a new slice (or the cache's), never the buffer.
-		buf := bufs.get()
-		defer bufs.put(buf)
+		buf := bufs.Get()
+		defer bufs.Put(buf)
 		body, err := r.Unsigned((*buf)[:0], Request{Settings: s, Protocol: proto, Name: name})
 		if err == nil {
 			*buf = body[:0]
@@ -613,30 +613,5 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		h[echo.HeaderContentDisposition] = v[0:1:1]
 		h[echo.HeaderCacheControl] = v[1:2:2]
 		return web.Blob(c, http.StatusOK, ContentType, body)
-	}
-}
-
-// bufferPool recycles the buffers profiles are rendered into. A profile is
-// a few kilobytes; a buffer that grew beyond maxPooled (a long name, an
-// unusual configuration) is left to the garbage collector.
-type bufferPool struct{ p sync.Pool }
-
-const (
-	initialBuffer = 4 << 10
-	maxPooled     = 64 << 10
-)
-
-func (b *bufferPool) get() *[]byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return v
-	}
-	buf := make([]byte, 0, initialBuffer)
-	return &buf
-}
-
-func (b *bufferPool) put(buf *[]byte) {
-	if cap(*buf) <= maxPooled {
-		*buf = (*buf)[:0]
-		b.p.Put(buf)
 	}
 }

@@ -20,8 +20,9 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
+
+	"mailautoconf/internal/bufpool"
 )
 
 // Handler is a slog.Handler writing text (logfmt) or JSON lines.
@@ -31,7 +32,7 @@ type Handler struct {
 	json  bool
 	level slog.Leveler
 	fast  bool
-	bufs  *sync.Pool // of *[]byte
+	bufs  *bufpool.Pool
 }
 
 // New returns a handler writing to w, which must accept concurrent writes
@@ -41,7 +42,7 @@ func New(w io.Writer, json bool, opts *slog.HandlerOptions) *Handler {
 	if opts == nil {
 		opts = &slog.HandlerOptions{}
 	}
-	h := &Handler{w: w, json: json, level: opts.Level, bufs: &sync.Pool{}}
+	h := &Handler{w: w, json: json, level: opts.Level, bufs: &bufpool.Pool{}}
 	if h.level == nil {
 		h.level = slog.LevelInfo
 	}
@@ -88,11 +89,9 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 // write formats a plain record: the attributes of r when r is not nil,
 // attrs otherwise.
 func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) error {
-	bp, _ := h.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	e := enc{b: (*bp)[:0], json: h.json, first: true}
+	bp := h.bufs.Get()
+	defer h.bufs.Put(bp)
+	e := enc{b: *bp, json: h.json, first: true}
 	if h.json {
 		e.b = append(e.b, '{')
 	}
@@ -126,10 +125,7 @@ func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs []slog.
 	}
 	b = append(b, '\n')
 	_, err := h.w.Write(b)
-	if cap(b) <= 16<<10 {
-		*bp = b
-		h.bufs.Put(bp)
-	}
+	*bp = b
 	return err
 }
 
