@@ -165,7 +165,7 @@ func ParseDomain(s string) (string, error) {
 	// Only a name ending in a digit or with a colon can be an IP literal;
 	// asking the parser about every other name would build (and box) an
 	// error value per request.
-	if c := d[len(d)-1]; (c >= '0' && c <= '9' || strings.IndexByte(d, ':') >= 0) && net.ParseIP(d) != nil {
+	if d != "" && (d[len(d)-1] >= '0' && d[len(d)-1] <= '9' || strings.IndexByte(d, ':') >= 0) && net.ParseIP(d) != nil {
 		return "", invalid("domain is an IP address")
 	}
 	if err := checkHostname(d); err != nil {
