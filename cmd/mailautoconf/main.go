@@ -168,6 +168,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		ConfigPath:  *path,
 		Version:     versionString(),
 		Logger:      log,
+		Reloaded:    func() { tuneGC(log) },
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -210,8 +211,7 @@ const maxGOGC = 100 * gcHeadroom / (4 << 20)
 // profiles. A fixed headroom of gcHeadroom instead keeps collections rare
 // for small configurations and leaves large ones (100,000 domains: tens of
 // MB live) at the default, so memory stays bounded either way. GOGC set in
-// the environment wins. Measured once at start; reloads rarely change the
-// configuration's size by much.
+// the environment wins. Measured at start and after every reload.
 func tuneGC(log *slog.Logger) {
 	if os.Getenv("GOGC") != "" {
 		return

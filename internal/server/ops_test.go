@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -150,9 +151,11 @@ func TestReload(t *testing.T) {
 	path := filepath.Join(dir, "config.yaml")
 	cfg := writeConfig(t, path, providerYAML)
 	logs := &testutil.LogBuffer{}
+	var reloaded atomic.Int32
 	srv := testutil.Start(t, cfg, server.Options{
 		ConfigPath: path, PollInterval: time.Hour, // only SIGHUP below
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		Reloaded: func() { reloaded.Add(1) },
 	})
 	get := func(addr string) int {
 		return testutil.Get(t, srv.URL+"/mail/config-v1.1.xml?emailaddress="+addr, "").StatusCode
@@ -165,6 +168,9 @@ func TestReload(t *testing.T) {
 	waitFor(t, "SIGHUP reload", func() bool { return get("a@example.org") == 200 })
 	if v := metricValue(t, srv.URL, `mailautoconf_config_reloads_total{result="success"}`); v < 1 {
 		t.Errorf("success reloads = %v", v)
+	}
+	if n := reloaded.Load(); n != 1 {
+		t.Errorf("Reloaded called %d times after one reload", n)
 	}
 
 	testutil.WriteFile(t, path, []byte(strings.Replace(providerYAML, "{type: imap, host: imap.example.com}", "{type: imap, host: imap.example.com, port: 99999}", 1)))
@@ -181,6 +187,9 @@ func TestReload(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "99999 is not a port") {
 		t.Errorf("the rejected file's error is not logged:\n%s", logs.String())
+	}
+	if n := reloaded.Load(); n != 1 {
+		t.Errorf("Reloaded called after a rejected configuration (%d calls)", n)
 	}
 }
 

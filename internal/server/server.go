@@ -100,6 +100,10 @@ type Options struct {
 	PollInterval time.Duration
 	// Timeouts override the HTTP timeouts (zero fields keep the defaults).
 	Timeouts Timeouts
+	// Reloaded, when set, is called after a reload put a new
+	// configuration in force (the binary re-tunes the garbage collector
+	// to the new configuration's heap).
+	Reloaded func()
 }
 
 // Timeouts of the HTTP servers.
@@ -236,6 +240,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.metrics.Reloads.WithLabelValues("success").Inc()
 	s.metrics.LastReloadOK.Set(1)
 	s.metrics.LastReloadTime.SetToCurrentTime()
+	if s.opts.Reloaded != nil {
+		s.opts.Reloaded()
+	}
 	return nil
 }
 
