@@ -101,6 +101,7 @@ func Handler(current Current) echo.HandlerFunc {
 		now := time.Now()
 		req := c.Request()
 		if req.Method != http.MethodPost {
+			web.SetOutcome(c, web.OutcomeBadRequest)
 			return reply(c, r.Error(errInvalid, now,
 				"This is the Autodiscover service. Mail clients POST an Autodiscover request "+
 					"with an EMailAddress to this URL; a browser can only see this message."))
@@ -110,13 +111,15 @@ func Handler(current Current) echo.HandlerFunc {
 		body, err := readBody(req, (*buf)[:0])
 		*buf = body[:0]
 		if err != nil {
+			web.SetOutcome(c, web.OutcomeBadRequest)
 			return reply(c, r.Error(errInvalid, now, err.Error()))
 		}
 		ar, err := ParseRequest(body)
 		if err != nil {
+			web.SetOutcome(c, web.OutcomeBadRequest)
 			return reply(c, r.Error(errInvalid, now, err.Error()))
 		}
-		out := answer(body[:0], current, ar, now)
+		out := answer(c, body[:0], current, ar, now)
 		*buf = out[:0]
 		return reply(c, out)
 	}
@@ -124,8 +127,10 @@ func Handler(current Current) echo.HandlerFunc {
 
 // answer resolves a parsed request and appends the answer to dst. The
 // catalog and renderer are taken together, after the body was read, so a
-// reload during a slow upload is seen as a whole.
-func answer(dst []byte, current Current, ar Request, now time.Time) []byte {
+// reload during a slow upload is seen as a whole. Every answer is HTTP 200,
+// so the outcome and the domain are noted on c for the access log and the
+// metrics.
+func answer(c echo.Context, dst []byte, current Current, ar Request, now time.Time) []byte {
 	cat, r := current()
 	mobile := false
 	switch {
@@ -135,10 +140,12 @@ func answer(dst []byte, current Current, ar Request, now time.Time) []byte {
 	case strings.EqualFold(ar.Schema, NSMobile):
 		mobile = true
 	default:
+		web.SetOutcome(c, web.OutcomeBadRequest)
 		return r.AppendError(dst, errNoSchema, now, "the AcceptableResponseSchema is not supported; ask for "+NSOutlook+" or "+NSMobile)
 	}
 	s, err := cat.ForAddress(ar.Email)
 	if err != nil {
+		web.NoteError(c, err)
 		// The errors of ForAddress never repeat the input.
 		kind := errInvalid
 		if mobile {
@@ -146,12 +153,14 @@ func answer(dst []byte, current Current, ar Request, now time.Time) []byte {
 		}
 		return r.AppendError(dst, kind, now, err.Error())
 	}
+	web.Note(c, s)
 	if !mobile {
 		return r.AppendSettings(dst, s)
 	}
 	if doc, ok := r.AppendMobile(dst, s); ok {
 		return doc
 	}
+	web.SetOutcome(c, web.OutcomeBadRequest)
 	return r.AppendError(dst, errMobileNone, now, "no Exchange ActiveSync service is offered for this domain")
 }
 
@@ -247,8 +256,6 @@ func JSONHandler(current Current) echo.HandlerFunc {
 		}
 		s, err := cat.ForAddress(raw)
 		if err != nil {
-			// Only here: address.IsInvalid allocates even for a nil
-			// error (errors.As needs its target on the heap).
 			switch {
 			case address.IsInvalid(err):
 				return jsonReply(c, http.StatusBadRequest, jsonError{"InvalidUser", err.Error()})
@@ -257,6 +264,7 @@ func JSONHandler(current Current) echo.HandlerFunc {
 			}
 			return jsonReply(c, web.Status(err), jsonError{"InternalError", http.StatusText(web.Status(err))})
 		}
+		web.Note(c, s)
 		if want == ProtocolActiveSync {
 			u := r.ActiveSyncURL(s.Provider)
 			if u == "" {

@@ -148,7 +148,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	logw := logbuf.New(stderr, 0, 0)
 	defer logw.Close()
 	// fastlog writes what slog's text and JSON handlers write, access lines
-	// in a third of their time (internal/fastlog).
+	// in about half their time (internal/fastlog).
 	var h slog.Handler
 	switch format {
 	case "", "text":

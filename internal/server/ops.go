@@ -223,7 +223,7 @@ func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
 	})
 	retry := strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999)))
 	return func(c echo.Context) (bool, error) {
-		if ok, _ := store.Allow(s.proxies.Load().clientIP(c.Request()).String()); ok {
+		if ok, _ := store.Allow(s.proxies.Load().clientIPString(c.Request())); ok {
 			return false, nil
 		}
 		web.SetOutcome(c, metrics.OutcomeRateLimited)
@@ -232,9 +232,9 @@ func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
 	}
 }
 
-// poxRedirect tells where to send plain-HTTP Autodiscover POX requests to HTTPS, but only
-// when this server serves HTTPS and the Host is one of ours (no open
-// redirect). Outlook's last Autodiscover step is exactly this: a GET to
+// poxRedirect returns the HTTPS URL a plain-HTTP Autodiscover POX request is
+// redirected to, but only when this server serves HTTPS and the Host is one
+// of ours (no open redirect). Outlook's last Autodiscover step is exactly this: a GET to
 // http://autodiscover.<domain>/autodiscover/autodiscover.xml that must
 // answer 302 with an https URL, which Outlook then POSTs to (after asking
 // the user whether to trust the redirect).

@@ -446,3 +446,47 @@ func TestAccessLog(t *testing.T) {
 		})
 	}
 }
+
+// TestAutodiscoverOutcomes: Autodiscover answers errors with HTTP 200 and an
+// error document, so the outcome for the metrics and the domain for the
+// access line come from the handler, not from the status.
+func TestAutodiscoverOutcomes(t *testing.T) {
+	logs := &testutil.LogBuffer{}
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{Logger: slog.New(fastlog.New(logs, false, nil))})
+	pox := func(addr string) {
+		body := `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>` +
+			addr + `</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`
+		req, _ := http.NewRequest("POST", srv.URL+"/autodiscover/autodiscover.xml", strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/xml")
+		if r := testutil.Do(t, req); r.StatusCode != http.StatusOK {
+			t.Fatalf("POX for %s: status %d", addr, r.StatusCode)
+		}
+	}
+	pox("alice@example.com")
+	pox("bob@unknown.example")
+	pox("not an address")
+	if r := testutil.Get(t, srv.URL+"/autodiscover/autodiscover.json/v1.0/carol@example.net?Protocol=AutodiscoverV1", ""); r.StatusCode != http.StatusOK {
+		t.Fatalf("JSON: status %d", r.StatusCode)
+	}
+	for sample, want := range map[string]float64{
+		`mailautoconf_http_requests_total{client="other",endpoint="autodiscover-pox",outcome="ok"}`:             1,
+		`mailautoconf_http_requests_total{client="other",endpoint="autodiscover-pox",outcome="unknown-domain"}`: 1,
+		`mailautoconf_http_requests_total{client="other",endpoint="autodiscover-pox",outcome="bad-request"}`:    1,
+		`mailautoconf_http_requests_total{client="other",endpoint="autodiscover-json",outcome="ok"}`:            1,
+	} {
+		if v := metricValue(t, srv.URL, sample); v != want {
+			t.Errorf("%s = %v, want %v", sample, v, want)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{
+		"path=/autodiscover/autodiscover.xml status=200 ",
+		"client=other remote=127.0.0.1 domain=example.com\n",
+		"path=/autodiscover/autodiscover.json/v1.0/carol@example.net status=200 ",
+		"domain=example.net\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("access log lacks %q:\n%s", want, out)
+		}
+	}
+}

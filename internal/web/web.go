@@ -157,16 +157,30 @@ func Status(err error) int {
 	return http.StatusInternalServerError
 }
 
+// NoteError records the outcome of a request that failed with an error of
+// Resolve, for endpoints whose answer's HTTP status does not tell it
+// (Autodiscover answers errors with 200 and an error document).
+func NoteError(c echo.Context, err error) {
+	switch Status(err) {
+	case http.StatusBadRequest:
+		SetOutcome(c, OutcomeBadRequest)
+	case http.StatusNotFound:
+		SetOutcome(c, OutcomeUnknownDomain)
+	}
+}
+
+// Outcomes handlers record with SetOutcome: values of the metrics'
+// outcome label (metrics.Outcome*, which the server's tests check).
+const (
+	OutcomeBadRequest    = "bad-request"
+	OutcomeUnknownDomain = "unknown-domain"
+)
+
 // Error answers err in plain text with its status. Messages of Resolve's
 // errors never repeat the input, so nothing a client sent is reflected.
 func Error(c echo.Context, err error) error {
 	code := Status(err)
-	switch code {
-	case http.StatusBadRequest:
-		SetOutcome(c, "bad-request")
-	case http.StatusNotFound:
-		SetOutcome(c, "unknown-domain")
-	}
+	NoteError(c, err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		msg = http.StatusText(code)
