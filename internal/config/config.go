@@ -34,6 +34,9 @@ type Config struct {
 	Log       Log        `yaml:"log"`
 	Metrics   Metrics    `yaml:"metrics"`
 	Providers []Provider `yaml:"providers"`
+	// Directory adds domains (and per-mailbox answers) from the hoster's
+	// database or LDAP directory (see directory.go).
+	Directory *Directory `yaml:"directory"`
 }
 
 // Listen holds the addresses the service listens on. A command-line flag
