@@ -25,7 +25,7 @@ const (
 	// LDAPReaderDN is an ordinary account that may read the directory,
 	// the kind of account a service binds as; the size limits apply to
 	// it, unlike to the admin.
-	LDAPReaderDN       = "cn=mailautoconf," + LDAPBase
+	LDAPReaderDN       = "cn=vmail," + LDAPBase
 	LDAPReaderPassword = "reader-secret"
 )
 
@@ -112,7 +112,7 @@ access to * by * read
 	l.Add(t, LDAPBase, map[string][]string{"objectClass": {"dcObject", "organization"}, "dc": {"example"}, "o": {"Example"}})
 	l.Add(t, LDAPDomains, map[string][]string{"objectClass": {"organization"}, "o": {"domains"}})
 	l.Add(t, LDAPReaderDN, map[string][]string{
-		"objectClass": {"organizationalRole", "simpleSecurityObject"}, "cn": {"mailautoconf"},
+		"objectClass": {"organizationalRole", "simpleSecurityObject"}, "cn": {"vmail"},
 		"userPassword": {LDAPReaderPassword},
 	})
 	return l

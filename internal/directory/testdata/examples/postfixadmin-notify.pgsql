@@ -1,0 +1,9 @@
+CREATE FUNCTION mailautoconf_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('mailautoconf', '');
+  RETURN NULL;
+END $$;
+CREATE TRIGGER mailautoconf AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON domain
+  FOR EACH STATEMENT EXECUTE FUNCTION mailautoconf_notify();
+CREATE TRIGGER mailautoconf AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON alias_domain
+  FOR EACH STATEMENT EXECUTE FUNCTION mailautoconf_notify();
