@@ -19,10 +19,10 @@ func TestCheckRows(t *testing.T) {
 		{Domain: "bücher.ch", Provider: "Mail.Example.NET."},
 		{Domain: "*.kunden.example.net"},
 		{Domain: "alias.example", AliasOf: "example.com"},
-		{Domain: "example.com"},                         // twice
-		{Domain: "not a domain"},                        // bad
-		{Domain: ""},                                    // empty
-		{Domain: "x.example", Provider: "not a host!"},  // bad provider
+		{Domain: "example.com"},                        // twice
+		{Domain: "not a domain"},                       // bad
+		{Domain: ""},                                   // empty
+		{Domain: "x.example", Provider: "not a host!"}, // bad provider
 		{Domain: "self.example", AliasOf: "self.example"},
 		{Domain: "*.wild.example", AliasOf: "example.com"},
 		{Domain: "chain.example", AliasOf: "alias.example"}, // alias of an alias
