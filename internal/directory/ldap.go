@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,10 +18,13 @@ import (
 	"mailautoconf/internal/config"
 )
 
-// ldapPageSize is the page size of the domains search. OpenLDAP's default
-// size limit is 500 entries per search; paging (RFC 2696) reads any number
-// of domains as long as the account's total limit allows it.
-const ldapPageSize = 500
+// ldapPageSizes are the page sizes the domains search tries, largest
+// first. OpenLDAP's default size limit is 500 entries per search; paging
+// (RFC 2696) reads any number of domains as long as the account's total
+// limit allows it. A server that caps the page size (OpenLDAP's size.pr)
+// answers a larger request with "admin limit exceeded" before the first
+// entry, and the next smaller size is tried.
+var ldapPageSizes = []uint32{500, 250, 100, 50, 10}
 
 // ldapDialTimeout bounds connecting, StartTLS and binding.
 const ldapDialTimeout = 10 * time.Second
@@ -129,19 +133,34 @@ func (s *ldapSource) broken(conn *ldap.Conn, err error) {
 	}
 }
 
-// search runs one search (all pages when paged) and calls each for every
-// entry. Without an error, the search completed: a connection that broke
-// half-way is an error, never a short result.
-func (s *ldapSource) search(ctx context.Context, req *ldap.SearchRequest, paged bool, each func(*ldap.Entry)) error {
+// pagedSearch runs a search in pages, with the largest page size the
+// server accepts.
+func (s *ldapSource) pagedSearch(ctx context.Context, req *ldap.SearchRequest, each func(*ldap.Entry)) error {
+	var err error
+	for _, size := range ldapPageSizes {
+		r := *req
+		r.Controls = append(slices.Clone(req.Controls), ldap.NewControlPaging(size))
+		got := false
+		err = s.search(ctx, &r, func(e *ldap.Entry) {
+			got = true
+			each(e)
+		})
+		if got || !ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded) {
+			return err
+		}
+	}
+	return err
+}
+
+// search runs one search (all its pages, when req has a paging control)
+// and calls each for every entry. Without an error, the search completed:
+// a connection that broke half-way is an error, never a short result.
+func (s *ldapSource) search(ctx context.Context, req *ldap.SearchRequest, each func(*ldap.Entry)) error {
 	conn, err := s.connection(ctx)
 	if err != nil {
 		return err
 	}
-	var paging *ldap.ControlPaging
-	if paged {
-		paging = ldap.NewControlPaging(ldapPageSize)
-		req.Controls = append(req.Controls, paging)
-	}
+	paging, _ := ldap.FindControl(req.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
 	for {
 		r := conn.SearchAsync(ctx, req, 64)
 		for r.Next() {
@@ -187,7 +206,7 @@ func (s *ldapSource) Domains(ctx context.Context) ([]Row, error) {
 	}
 	req := ldap.NewSearchRequest(d.Base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
 	var rows []Row
-	err := s.search(ctx, req, true, func(e *ldap.Entry) {
+	err := s.pagedSearch(ctx, req, func(e *ldap.Entry) {
 		domains := e.GetEqualFoldAttributeValues(d.Attribute)
 		if len(domains) == 0 {
 			return
@@ -232,7 +251,7 @@ func (s *ldapSource) Mailbox(ctx context.Context, addr string) (Mailbox, bool, e
 	req := ldap.NewSearchRequest(m.Base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, int(s.timeout/time.Second)+1, false, filter, attrs, nil)
 	var mb Mailbox
 	found := false
-	err := s.search(ctx, req, false, func(e *ldap.Entry) {
+	err := s.search(ctx, req, func(e *ldap.Entry) {
 		if found {
 			return
 		}

@@ -70,6 +70,7 @@ type Loader struct {
 	failingSince time.Time
 	warned       time.Time
 	lastProblems []string
+	lastRefused  string // the lost domains of the last refused read, logged once
 	stored       bool // the snapshot in force was written to storage
 }
 
@@ -253,12 +254,18 @@ func (l *Loader) read(ctx context.Context, base *Snapshot) (*Snapshot, error) {
 	l.succeeded()
 	if lost, names := lostDomains(base, snap); base != nil && len(base.Rows) > 0 && float64(lost)/float64(len(base.Rows)) > l.o.Settings.MaxDrop {
 		l.m.Loads.WithLabelValues(LoadRefused).Inc()
-		l.log.Error("directory: refusing a read that loses too many domains at once; the domains in force stay",
+		level, key := slog.LevelError, fmt.Sprint(lost, names)
+		if key == l.lastRefused {
+			level = slog.LevelDebug // the same loss again: said already
+		}
+		l.lastRefused = key
+		l.log.Log(ctx, level, "directory: refusing a read that loses too many domains at once; the domains in force stay",
 			"lost", lost, "of", len(base.Rows), "max_drop_percent", l.o.Settings.MaxDrop*100,
 			"first_lost", strings.Join(names, ", "), "in_force_since", base.Loaded.Format(time.RFC3339),
 			"hint", "if the deletion is meant, raise directory.max_drop and reload")
 		return nil, fmt.Errorf("%w: %d of %d domains lost", errRefused, lost, len(base.Rows))
 	}
+	l.lastRefused = ""
 	l.m.Loads.WithLabelValues(LoadOK).Inc()
 	l.m.LastSuccess.Set(float64(snap.Loaded.Unix()))
 	l.lastSuccess = snap.Loaded

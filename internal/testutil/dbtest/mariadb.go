@@ -74,7 +74,7 @@ func (m *MariaDB) Start(t testing.TB) {
 		"--port="+strconv.Itoa(m.Port), "--bind-address=127.0.0.1",
 		"--skip-name-resolve", "--skip-log-bin",
 		"--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M",
-		"--innodb-flush-log-at-trx-commit=0", "--performance-schema=OFF")
+		"--innodb-flush-log-at-trx-commit=2", "--performance-schema=OFF")
 	proc, err := start("mariadbd", cmd)
 	if err != nil {
 		t.Fatal(err)
