@@ -71,7 +71,7 @@ type Loader struct {
 	warned       time.Time
 	lastProblems []string
 	lastRefused  string // the lost domains of the last refused read, logged once
-	stored       bool // the snapshot in force was written to storage
+	stored       bool   // the snapshot in force was written to storage
 }
 
 // NewLoader creates a loader for src; Start and Run make it work.
