@@ -2,6 +2,8 @@ package directory
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -113,5 +115,42 @@ func TestSettingsFrom(t *testing.T) {
 		Size: 10, TTL: 5 * time.Minute, NegativeTTL: time.Minute, Timeout: 200 * time.Millisecond, MaxConcurrent: 16}}
 	if s != want {
 		t.Errorf("set = %+v, want %+v", s, want)
+	}
+}
+
+// TestREADMEExamples: the examples the README shows are the blocks the
+// tests run, character for character, and the overview block is valid.
+func TestREADMEExamples(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	files, err := filepath.Glob(filepath.Join("testdata", "examples", "*"))
+	if err != nil || len(files) != 5 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		ex, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lang := "yaml"
+		if strings.HasSuffix(f, ".pgsql") {
+			lang = "sql"
+		}
+		if !strings.Contains(readme, "```"+lang+"\n"+string(ex)+"```\n") {
+			t.Errorf("README does not show %s as it is tested", f)
+		}
+	}
+	start := strings.Index(readme, "```yaml\ndirectory:\n  sql:\n    driver: postgres                   #")
+	if start < 0 {
+		t.Fatal("overview block not found")
+	}
+	block := readme[start+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	src, s := openWith(t, block, "postgres://localhost/x")
+	if src.Kind() != "postgres" || !src.HasMailbox() || s.MaxDrop != 0.2 || s.Cache.Size != 100000 {
+		t.Errorf("overview block read as %s %+v", src.Kind(), s)
 	}
 }
