@@ -119,6 +119,12 @@ func check(args []string, stdout, stderr io.Writer) int {
 		n += len(p.Domains)
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	if cfg.Directory != nil {
+		if err := checkDirectory(cfg, stdout); err != nil {
+			fmt.Fprintf(stderr, "%s: directory: %v\n", *path, err)
+			return 1
+		}
+	}
 	return 0
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
@@ -157,4 +158,63 @@ func TestServeDemoAndGracefulShutdown(t *testing.T) {
 func hasFlag(t *testing.T, bin, name string) bool {
 	out, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
 	return bytes.Contains(out, []byte("-"+name))
+}
+
+// TestCheckDirectory: check reads the directory once and reports counts,
+// the first skipped rows and whether the mailbox lookup works; a query
+// that fails makes the check fail.
+func TestCheckDirectory(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "mail.sqlite")
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"CREATE TABLE domain (domain TEXT, active INTEGER)",
+		"CREATE TABLE mailbox (username TEXT, active INTEGER)",
+		"INSERT INTO domain VALUES ('example.com', 1), ('example.net', 1), ('bad domain', 1), ('off.example', 0)",
+		"INSERT INTO mailbox VALUES ('postmaster@example.com', 1)",
+	} {
+		if _, err := conn.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	write := func(query string) string {
+		f := filepath.Join(dir, "config.yaml")
+		os.WriteFile(f, []byte(`directory:
+  sql:
+    driver: sqlite
+    dsn: "file:`+db+`?mode=ro"
+    domains: "`+query+`"
+    mailbox: "SELECT username FROM mailbox WHERE username = ? AND active = 1"
+providers:
+  - id: mail.example.org
+    domains: [example.org]
+    servers:
+      - {type: imap, host: imap.example.org}
+      - {type: smtp, host: smtp.example.org}
+`), 0o644)
+		return f
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", write("SELECT domain FROM domain WHERE active = 1")}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, w := range []string{
+		"directory (sqlite): 2 domain(s), 1 row(s) skipped",
+		`skipped: "bad domain" is not a domain name`,
+		"directory (sqlite): mailbox lookup works (postmaster@example.com: found)",
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("check said %q, want %q", out.String(), w)
+		}
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"check", "--config", write("SELECT name FROM domains")}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "directory: reading the domains from sqlite: domains query: SQL logic error: no such table: domains") {
+		t.Errorf("bad query: exit %d, %q", code, errb.String())
+	}
 }
