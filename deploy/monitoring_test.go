@@ -30,6 +30,15 @@ var exported = []string{
 	"mailautoconf_config_domains",
 	"mailautoconf_tls_certificate_not_after_timestamp_seconds",
 	"mailautoconf_build_info",
+	"mailautoconf_directory_up",
+	"mailautoconf_directory_domains",
+	"mailautoconf_directory_skipped_rows",
+	"mailautoconf_directory_last_success_timestamp_seconds",
+	"mailautoconf_directory_snapshot_timestamp_seconds",
+	"mailautoconf_directory_loads_total",
+	"mailautoconf_directory_load_duration_seconds",
+	"mailautoconf_directory_mailbox_lookups_total",
+	"mailautoconf_directory_mailbox_cache_entries",
 }
 
 // knownMetric reports whether a series name is one the service exports, one
