@@ -43,7 +43,7 @@ func example(t *testing.T, name string) string {
 
 // openWith parses block with secret as the content of its secret file
 // and opens the source.
-func openWith(t *testing.T, block, secret string, repl ...string) (Source, Settings) {
+func openWith(t testing.TB, block, secret string, repl ...string) (Source, Settings) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"dsn", "ldap-password"} {
