@@ -166,6 +166,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(h)
+	warnDirectoryNotServed(cfg, log)
 	srv, err := server.New(cfg, server.Options{
 		HTTPAddr:    *httpAddr,
 		HTTPSAddr:   *httpsAddr,
