@@ -2,7 +2,9 @@ package address
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The address alphabet: the characters an address may hold, decided once,
@@ -119,3 +121,29 @@ func checkAlphabet(s string) error {
 func refused(r rune, why string) error {
 	return &Error{Reason: fmt.Sprintf("contains U+%04X, %s", r, why)}
 }
+
+// Displayable returns s for showing a refused input back to the person who
+// typed it (the settings page does, so that a typo can be corrected in
+// place): every character outside the alphabet, and every byte that is not
+// UTF-8, becomes U+FFFD, except tab, CR and LF, which every document format
+// holds and a page shows as blanks. The person sees where the problem was,
+// and nothing in it can turn the text around it, hide part of it, or make
+// the page an ill-formed document.
+func Displayable(s string) string {
+	if strings.IndexFunc(s, replaced) < 0 { // an invalid byte is read as U+FFFD
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		// An invalid byte ranges as utf8.RuneError, which is replaced
+		// as well.
+		if replaced(r) {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func replaced(r rune) bool { return !Allowed(r) && r != '\t' && r != '\n' && r != '\r' }

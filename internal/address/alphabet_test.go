@@ -132,3 +132,25 @@ func TestAlphabetRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestDisplayable(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"alice@example.com", "alice@example.com"},
+		{"Jürg Öçal@bücher.ch", "Jürg Öçal@bücher.ch"},
+		{"a\ufffeb@example.com", "a\ufffdb@example.com"},
+		{"\u202emoc.elpmaxe@ecila", "\ufffdmoc.elpmaxe@ecila"},
+		{"a\u200b\u200db\U000E0041@example.com", "a\ufffd\ufffdb\ufffd@example.com"},
+		{"a\xed\xa0\x80b\xff@example.com", "a\ufffd\ufffd\ufffdb\ufffd@example.com"},
+		{"a\r\n\tb\x00\x7f\u0085@example.com", "a\r\n\tb\ufffd\ufffd\ufffd@example.com"},
+	} {
+		got := Displayable(c.in)
+		if got != c.want {
+			t.Errorf("Displayable(%q) = %q, want %q", c.in, got, c.want)
+		}
+		for _, r := range got {
+			if !Allowed(r) && !strings.ContainsRune("\ufffd\t\r\n", r) {
+				t.Errorf("Displayable(%q) holds %U", c.in, r)
+			}
+		}
+	}
+}

@@ -286,7 +286,11 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			return r.write(c, http.StatusOK, b, forms[e][langs.index(m)])
 		}
 
-		d := data{T: m, ExplicitLang: explicit, Brand: b, StyleURL: styleURL, Input: raw}
+		// What was typed is shown back to be corrected, with every
+		// character the address alphabet refuses (and any byte that is
+		// not UTF-8) as U+FFFD: no direction override or invisible
+		// character on the page, no noncharacter in the document.
+		d := data{T: m, ExplicitLang: explicit, Brand: b, StyleURL: styleURL, Input: address.Displayable(raw)}
 		d.Langs = langLinks(m, url.Values{"emailaddress": {raw}})
 		code := http.StatusOK
 		s, err := cat.ForAddress(raw)
