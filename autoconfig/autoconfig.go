@@ -64,10 +64,9 @@ func Document(p *settings.Provider) *etree.Document {
 	ep.CreateElement("domain").SetText(tmpl.Marker(slotDomain))
 	ep.CreateElement("displayName").SetText(p.DisplayName)
 	ep.CreateElement("displayShortName").SetText(p.ShortName)
+	// The servers each client is told about, plain ones only with
+	// publish_plain (settings.Provider.Servers).
 	for _, s := range p.Servers {
-		if s.Security == config.SecurityPlain && !p.PublishPlain {
-			continue
-		}
 		var e *etree.Element
 		if s.Type == config.TypeSMTP {
 			e = ep.CreateElement("outgoingServer")

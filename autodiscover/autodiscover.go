@@ -120,13 +120,6 @@ func envelope(ns string) (*etree.Document, *etree.Element) {
 	return doc, resp
 }
 
-// published reports whether a server is offered to clients: plain servers
-// only with publish_plain, like in autoconfig, so that every client gets the
-// same choice of servers.
-func published(p *settings.Provider, s config.Server) bool {
-	return s.Security != config.SecurityPlain || p.PublishPlain
-}
-
 // Document builds the Outlook-schema settings answer of a provider, with
 // template markers for the address. It is a pure function of the provider.
 func Document(p *settings.Provider) *etree.Document {
@@ -140,16 +133,12 @@ func Document(p *settings.Provider) *etree.Document {
 	acc.CreateElement("AccountType").SetText("email")
 	acc.CreateElement("Action").SetText("settings")
 	firstIncomingLogin := ""
-	for _, s := range p.Incoming() {
-		if published(p, s) {
-			firstIncomingLogin = s.Username
-			break
-		}
+	if in := p.Incoming(); len(in) > 0 {
+		firstIncomingLogin = in[0].Username
 	}
+	// The servers every client is told about, in configured order
+	// (settings.Provider.Servers: plain ones only with publish_plain).
 	for _, s := range p.Servers {
-		if !published(p, s) {
-			continue
-		}
 		e := acc.CreateElement("Protocol")
 		e.CreateElement("Type").SetText(protocolType[s.Type])
 		e.CreateElement("Server").SetText(s.Host)
@@ -163,7 +152,7 @@ func Document(p *settings.Provider) *etree.Document {
 		e.CreateElement("SPA").SetText(onOff(len(s.Authentication) > 0 && s.Authentication[0] == config.AuthNTLM))
 		// SSL says "encrypted at all" to clients that predate
 		// Encryption, which overrides it for those that know it.
-		e.CreateElement("SSL").SetText(onOff(s.Security != config.SecurityPlain))
+		e.CreateElement("SSL").SetText(onOff(s.Encrypted()))
 		e.CreateElement("Encryption").SetText(encryption[s.Security])
 		auth := needsAuth(s)
 		e.CreateElement("AuthRequired").SetText(onOff(auth))
@@ -180,7 +169,7 @@ func Document(p *settings.Provider) *etree.Document {
 
 // needsAuth reports whether a server wants a login at all: an SMTP relay
 // for known client addresses does not.
-func needsAuth(s config.Server) bool {
+func needsAuth(s settings.Server) bool {
 	for _, a := range s.Authentication {
 		if a != config.AuthNone && a != config.AuthClientIP {
 			return true

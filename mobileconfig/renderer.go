@@ -10,7 +10,6 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"howett.net/plist"
 
-	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
 	"mailautoconf/internal/xmlesc"
@@ -87,9 +86,6 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 			}
 		}
 		for _, s := range p.Incoming() {
-			if s.Security == config.SecurityPlain && !p.PublishPlain {
-				continue
-			}
 			for pi, proto := range protocols {
 				if s.Type == proto && r.docs[i][pi][0] != nil {
 					r.first[i] = pi

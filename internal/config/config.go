@@ -62,8 +62,10 @@ type Provider struct {
 	Username string `yaml:"username"`
 	// Authentication is the default authentication for all servers.
 	Authentication StringList `yaml:"authentication"`
-	// PublishPlain publishes servers with security "plain" in autoconfig.
-	// Off by default: Thunderbird for Android rejects a whole autoconfig
+	// PublishPlain tells clients about servers with security "plain" too,
+	// in every protocol: autoconfig, Autodiscover, Apple profiles, DNS SRV
+	// records and the settings page (Provider.Publishes is the rule). Off
+	// by default: Thunderbird for Android rejects a whole autoconfig
 	// document that mentions socketType "plain".
 	PublishPlain bool    `yaml:"publish_plain"`
 	OAuth2       *OAuth2 `yaml:"oauth2"`

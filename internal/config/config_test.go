@@ -27,7 +27,7 @@ func TestDemo(t *testing.T) {
 		{"smtp", "smtp.example.com", 465, "tls"}, {"smtp", "smtp.example.com", 587, "starttls"},
 	}
 	for i, w := range want {
-		s := p.Servers[i]
+		s := p.Server(i)
 		if s.Type != w.typ || s.Host != w.host || s.Port != w.port || s.Security != w.sec || s.Username != "%EMAILADDRESS%" {
 			t.Errorf("server %d = %+v, want %+v", i, s, w)
 		}
@@ -40,15 +40,16 @@ func TestExampleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.Providers[0]
-	if p.Domains[1] != "xn--bckerei-mller-bfb28a.ch" {
-		t.Errorf("IDN domain stored as %q", p.Domains[1])
+	if d, err := ParseServedDomain(p.Domains[1]); d != "xn--bckerei-mller-bfb28a.ch" {
+		t.Errorf("IDN domain read as %q (%v)", d, err)
 	}
-	if p.Domains[2] != "*.kunden.alpenhost.ch" {
-		t.Errorf("wildcard stored as %q", p.Domains[2])
+	if d, err := ParseServedDomain(p.Domains[2]); d != "*.kunden.alpenhost.ch" {
+		t.Errorf("wildcard read as %q (%v)", d, err)
 	}
 }
 
-// TestDefaults: a minimal file gets standard ports, security and login names.
+// TestDefaults: a minimal file means standard ports, security and login
+// names; the file's values stay as written.
 func TestDefaults(t *testing.T) {
 	c, err := Parse("min.yaml", []byte(`
 providers:
@@ -64,14 +65,18 @@ providers:
 		t.Fatal(err)
 	}
 	p := c.Providers[0]
-	if p.ID != "mail.example.org" || p.DisplayName != "mail.example.org" || p.ShortName != "mail.example.org" {
-		t.Errorf("names: %q %q %q", p.ID, p.DisplayName, p.ShortName)
+	if display, short := p.Names(); p.NormalizedID() != "mail.example.org" || display != "mail.example.org" || short != "mail.example.org" {
+		t.Errorf("names: %q %q %q", p.NormalizedID(), display, short)
 	}
-	if p.Domains[0] != "example.org" {
-		t.Errorf("domain %q", p.Domains[0])
+	if d, _ := ParseServedDomain(p.Domains[0]); d != "example.org" {
+		t.Errorf("domain %q", d)
+	}
+	if p.ID != "Mail.Example.ORG." || p.Domains[0] != "Example.ORG" || p.Servers[0].Port != 0 || p.Servers[0].Security != "" {
+		t.Errorf("the parsed file was changed: %+v", p)
 	}
 	got := ""
-	for _, s := range p.Servers {
+	for i := range p.Servers {
+		s := p.Server(i)
 		got += s.Type + ":" + s.Security + ":" + itoa(s.Port) + ":" + s.Username + ":" + strings.Join(s.Authentication, ",") + " "
 	}
 	want := "imap:tls:993:%EMAILADDRESS%:password-cleartext pop3:starttls:110:%EMAILADDRESS%:password-cleartext " +
@@ -192,8 +197,8 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a configuration without providers")
 		}
 		for _, p := range c.Providers {
-			for _, s := range p.Servers {
-				if s.Port < 1 || s.Port > 65535 {
+			for i := range p.Servers {
+				if s := p.Server(i); s.Port < 1 || s.Port > 65535 {
 					t.Fatalf("accepted port %d", s.Port)
 				}
 			}

@@ -26,7 +26,7 @@ func Export(w io.Writer, cat *settings.Catalog, zones *Zones, domains []string, 
 		// its first provider.
 		seen := map[string]bool{}
 		for _, p := range cat.Providers {
-			for _, d := range Domains(p) {
+			for _, d := range p.NamedDomains() {
 				if !seen[d] {
 					seen[d] = true
 					domains = append(domains, d)
@@ -95,16 +95,11 @@ func writeGroups(w io.Writer, groups []Group) {
 	}
 }
 
-// closestDomain is the served domain a host name belongs to.
+// closestDomain is the served domain a host name belongs to, or "".
 func (z *Zones) closestDomain(name string) string {
-	for n := name; ; {
-		if _, ok := z.zones[n]; ok {
-			return n
-		}
-		i := strings.IndexByte(n, '.')
-		if i < 0 {
-			return ""
-		}
-		n = n[i+1:]
-	}
+	d, _ := settings.Closest(name, func(n string) bool {
+		_, ok := z.zones[n]
+		return ok
+	})
+	return d
 }

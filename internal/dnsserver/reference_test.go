@@ -34,7 +34,7 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	}
 	var all []dp
 	for _, p := range cat.Providers {
-		for _, d := range Domains(p) {
+		for _, d := range p.NamedDomains() {
 			if !served[d] {
 				served[d] = true
 				all = append(all, dp{d, p})
@@ -75,7 +75,10 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 		for _, rr := range ns {
 			add(apex, rr)
 		}
-		for _, g := range domainRecords(cfg, e.p, e.domain, func(h string) string { return closestDomain(h, served) }) {
+		for _, g := range domainRecords(cfg, e.p, e.domain, func(h string) string {
+			d, _ := settings.Closest(h, func(n string) bool { return served[n] })
+			return d
+		}) {
 			for _, rr := range g.RRs {
 				if name := strings.ToLower(rr.Header().Name); dns.IsSubDomain(apex, name) && r.zoneOf(name) == apex {
 					add(apex, rr)

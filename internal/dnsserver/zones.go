@@ -101,7 +101,7 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	shared := make(map[*settings.Provider]*zone, len(cat.Providers))
 	var built []*zone
 	for _, p := range cat.Providers {
-		for _, d := range Domains(p) {
+		for _, d := range p.NamedDomains() {
 			if _, ok := z.zones[d]; ok {
 				continue
 			}
@@ -176,16 +176,13 @@ func (t *zone) derive(cfg *config.Config, cat *settings.Catalog, domain string, 
 			t.rrs[rel] = set
 		}
 		set[rr.Header().Rrtype] = append(set[rr.Header().Rrtype], rr)
-		for rel != "" {
-			i := strings.IndexByte(rel, '.')
-			if i < 0 {
-				rel = ""
-			} else {
-				rel = rel[i+1:]
+		for off, up := range settings.Suffixes(rel) {
+			if off > 0 && t.rrs[up] == nil {
+				t.rrs[up] = map[uint16][]dns.RR{}
 			}
-			if t.rrs[rel] == nil {
-				t.rrs[rel] = map[uint16][]dns.RR{}
-			}
+		}
+		if t.rrs[""] == nil {
+			t.rrs[""] = map[uint16][]dns.RR{}
 		}
 	}
 	add(soa)
@@ -340,24 +337,21 @@ func (z *Zones) lookupAt(key []byte) (*zone, int, int) {
 	if z.tcp {
 		n = len("_tcp.")
 	}
-	for off := 0; off < len(key)-1; {
+	if len(key) == 0 {
+		return nil, 0, 0
+	}
+	for off, s := range settings.Suffixes(key[:len(key)-1]) {
 		// Served domains are host names: a suffix starting with an
 		// underscore label is no domain (and in _tcp mode, the apex
 		// is the one starting with "_tcp"), which saves most of the
 		// map look-ups for the SRV names.
-		if c := key[off]; z.tcp == (c == '_') {
-			s := key[off : len(key)-1]
+		if z.tcp == (s[0] == '_') {
 			if !z.tcp || len(s) > n && string(s[:n]) == "_tcp." {
 				if t, ok := z.zones[string(s[n:])]; ok {
 					return t, off, n
 				}
 			}
 		}
-		i := off
-		for i < len(key) && key[i] != '.' {
-			i++
-		}
-		off = i + 1
 	}
 	return nil, 0, 0
 }

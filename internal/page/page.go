@@ -146,19 +146,20 @@ func newBrand(p *settings.Provider) *brand {
 	return b
 }
 
-// groups sorts a provider's published servers into the IMAP, POP3 and
-// SMTP tables, in configured (preference) order within each.
+// groups sorts the servers clients are told about (settings.Provider.Servers)
+// into the IMAP, POP3 and SMTP tables, in configured (preference) order
+// within each.
 func groups(p *settings.Provider) []group {
 	var out []group
 	for _, proto := range []string{config.TypeIMAP, config.TypePOP3, config.TypeSMTP} {
 		g := group{Protocol: proto}
 		for _, s := range p.Servers {
-			if s.Type != proto || (s.Security == config.SecurityPlain && !p.PublishPlain) {
+			if s.Type != proto {
 				continue
 			}
 			g.Rows = append(g.Rows, row{
 				Host: s.Host, Port: s.Port, Security: s.Security,
-				Auth: s.Authentication, Plain: s.Security == config.SecurityPlain,
+				Auth: s.Authentication, Plain: !s.Encrypted(),
 				username: s.Username,
 			})
 		}
