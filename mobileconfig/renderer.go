@@ -37,7 +37,7 @@ type Renderer struct {
 // NewRenderer renders every provider once and loads the signing
 // certificate the catalog's configuration names, if any.
 func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
-	signer, err := LoadSigner(cat.Config.Signing)
+	signer, err := LoadSigner(cat.Config.SigningFiles())
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"mailautoconf/internal/config"
@@ -119,6 +120,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 		n += len(p.Domains)
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	// Everything else is rebuilt by a reload; say which keys are not, so
+	// that an operator who changed one knows to restart.
+	var keys []string
+	for _, kv := range cfg.StartOnly() {
+		keys = append(keys, fmt.Sprintf("%s=%q", kv.Key, kv.Value))
+	}
+	fmt.Fprintf(stdout, "%s: read at start only (a reload keeps the running values, restart to change them): %s\n", *path, strings.Join(keys, " "))
 	return 0
 }
 

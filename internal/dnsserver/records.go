@@ -140,9 +140,8 @@ func isIP(host string) bool {
 // domainRecords derives every record of one served domain, grouped for
 // printing. hostZone tells which served domain a host name of dns.hosts
 // belongs to, so that a host is listed once, under its closest domain.
-func domainRecords(cfg *config.Config, p *settings.Provider, domain string, hostDomain func(string) string) []Group {
-	d := cfg.DNS
-	ttl := uint32(d.TTL)
+func domainRecords(d *params, p *settings.Provider, domain string, hostDomain func(string) string) []Group {
+	ttl := d.ttl
 	fqdn := dns.Fqdn(domain)
 	hdr := func(name string, t uint16) dns.RR_Header {
 		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
@@ -158,7 +157,7 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 		mail.RRs = append(mail.RRs, srv(r.label+"._tcp."+fqdn, r.priority, r.weight, r.port, r.target))
 		have[r.label] = true
 	}
-	if d.PublishUnavailable {
+	if d.publishUnavailable {
 		for _, l := range serviceLabels {
 			if !have[l] {
 				mail.RRs = append(mail.RRs, srv(l+"._tcp."+fqdn, 0, 0, 0, "."))
@@ -170,8 +169,8 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 	// Outlook asks the SRV target over HTTPS; RFC 2782 forbids an alias
 	// as target, so with service_cname the target is the alias's target.
 	adTarget := "autodiscover." + fqdn
-	if d.ServiceCNAME != "" {
-		adTarget = dns.Fqdn(d.ServiceCNAME)
+	if d.serviceCNAME != "" {
+		adTarget = dns.Fqdn(d.serviceCNAME)
 	}
 	groups = append(groups, Group{
 		Comment: "Outlook Autodiscover ([MS-OXDISCO]): HTTPS on the target",
@@ -181,20 +180,20 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 	hosts := Group{Comment: "autoconfig (Thunderbird) and autodiscover (Outlook) host names of this service"}
 	for _, pre := range settings.ServicePrefixes {
 		h := pre + fqdn
-		if d.ServiceCNAME != "" {
-			hosts.RRs = append(hosts.RRs, &dns.CNAME{Hdr: hdr(h, dns.TypeCNAME), Target: dns.Fqdn(d.ServiceCNAME)})
+		if d.serviceCNAME != "" {
+			hosts.RRs = append(hosts.RRs, &dns.CNAME{Hdr: hdr(h, dns.TypeCNAME), Target: dns.Fqdn(d.serviceCNAME)})
 			continue
 		}
-		hosts.RRs = append(hosts.RRs, addrRRs(h, d.ServiceAddrs, ttl)...)
+		hosts.RRs = append(hosts.RRs, addrRRs(h, d.serviceAddrs, ttl)...)
 	}
 	if len(hosts.RRs) > 0 {
 		groups = append(groups, hosts)
 	}
 
 	other := Group{Comment: "other hosts in " + domain + " (dns.hosts)"}
-	for _, h := range slices.Sorted(maps.Keys(d.HostAddrs)) {
+	for _, h := range slices.Sorted(maps.Keys(d.hosts)) {
 		if hostDomain(h) == domain {
-			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), d.HostAddrs[h], ttl)...)
+			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), d.hosts[h], ttl)...)
 		}
 	}
 	if len(other.RRs) > 0 {

@@ -25,7 +25,6 @@ type refZones struct {
 
 func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	t.Helper()
-	cfg := cat.Config
 	r := &refZones{names: map[string]map[uint16][]dns.RR{}, owner: map[string]string{}, apexes: map[string]*dns.SOA{}}
 	served := map[string]bool{}
 	type dp struct {
@@ -41,17 +40,18 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 			}
 		}
 	}
+	pr := newParams(cat)
 	apexOf := func(d string) string {
-		if cfg.DNS.Zone == config.ZoneTCP {
+		if pr.tcp {
 			return "_tcp." + d + "."
 		}
 		return d + "."
 	}
 	for _, e := range all {
 		apex := apexOf(e.domain)
-		soa, _ := soaNS(cfg, cat, apex, uint32(cfg.DNS.TTL))
+		soa, _ := soaNS(pr, apex)
 		neg := *soa
-		neg.Hdr.Ttl = min(soa.Hdr.Ttl, uint32(cfg.DNS.NegativeTTL))
+		neg.Hdr.Ttl = min(soa.Hdr.Ttl, pr.negativeTTL)
 		r.apexes[apex] = &neg
 	}
 	add := func(apex string, rr dns.RR) {
@@ -70,12 +70,12 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	}
 	for _, e := range all {
 		apex := apexOf(e.domain)
-		soa, ns := soaNS(cfg, cat, apex, uint32(cfg.DNS.TTL))
+		soa, ns := soaNS(pr, apex)
 		add(apex, soa)
 		for _, rr := range ns {
 			add(apex, rr)
 		}
-		for _, g := range domainRecords(cfg, e.p, e.domain, func(h string) string {
+		for _, g := range domainRecords(pr, e.p, e.domain, func(h string) string {
 			d, _ := settings.Closest(h, func(n string) bool { return served[n] })
 			return d
 		}) {

@@ -16,6 +16,7 @@ import (
 func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	end := time.Now()
 	elapsed := end.Sub(start)
+	st := s.State()
 	r := c.Request()
 	status := c.Response().Status
 	endpoint := metrics.Endpoint(r.URL.Path)
@@ -25,7 +26,7 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 		outcome = outcomeOf(status)
 	}
 	s.metrics.ObserveRequest(endpoint, outcome, client, elapsed)
-	if info.Domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
+	if info.Domain != "" && st.perDomain && outcome == metrics.OutcomeOK {
 		s.metrics.DomainRequests.WithLabelValues(info.Domain).Inc()
 	}
 	h := s.log.Handler()
@@ -38,14 +39,14 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 		slog.Int("status", status),
 		slog.Duration("duration", elapsed),
 		slog.String("client", client),
-		slog.String("remote", s.proxies.Load().clientIPString(r)),
+		slog.String("remote", st.proxies.clientIPString(r)),
 	}
 	n := 6
 	if info.Domain != "" {
 		attrs[n] = slog.String("domain", info.Domain)
 		n++
 	}
-	if info.Address != nil && s.logAddr {
+	if info.Address != nil && st.logAddresses {
 		attrs[n] = slog.String("address", info.Address.String())
 		n++
 	}

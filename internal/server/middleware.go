@@ -5,17 +5,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/address"
-	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/web"
 )
 
@@ -37,7 +34,6 @@ import (
 // which they leave what the log and the metrics need (web.Note,
 // web.SetOutcome).
 func (s *Server) front() echo.MiddlewareFunc {
-	limited := s.rateLimiter()
 	bodyLimit := middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: fmt.Sprintf("%dB", MaxBodyBytes),
 		// Autodiscover enforces its own, smaller limit and answers an
@@ -52,7 +48,7 @@ func (s *Server) front() echo.MiddlewareFunc {
 				wc = new(web.Context)
 			}
 			wc.Context, wc.Info = c, web.Info{}
-			if err := s.guard(wc, next, limited, bodyLimit); err != nil {
+			if err := s.guard(wc, next, bodyLimit); err != nil {
 				c.Error(err)
 			}
 			info := wc.Info
@@ -67,7 +63,7 @@ func (s *Server) front() echo.MiddlewareFunc {
 // guard runs the steps before the handler, and the handler. A panic
 // becomes a logged error and a bare 500: the client never sees a stack
 // trace.
-func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.Context) (bool, error), bodyLimit echo.MiddlewareFunc) (err error) {
+func (s *Server) guard(c echo.Context, next echo.HandlerFunc, bodyLimit echo.MiddlewareFunc) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r == http.ErrAbortHandler {
@@ -78,8 +74,8 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.
 		}
 	}()
 	r := c.Request()
-	if limited != nil && !isOps(r.URL.Path) {
-		if denied, err := limited(c); denied {
+	if st := s.State(); st.limiter != nil && !isOps(r.URL.Path) {
+		if denied, err := st.limiter.deny(c, st.proxies.clientIPString(r)); denied {
 			return err
 		}
 	}
@@ -99,32 +95,6 @@ func isOps(path string) bool {
 	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
-// rateLimiter limits requests per client IP with a token bucket per address
-// (golang.org/x/time/rate through echo's store, which also expires idle
-// entries so the table cannot grow without bound). The function it returns
-// answers 429 to a request over the limit and reports it denied; it is nil when
-// the limit is off.
-func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
-	l := s.limits
-	if l.RatePerSecond < 0 {
-		return nil
-	}
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate:      rate.Limit(l.RatePerSecond),
-		Burst:     l.Burst,
-		ExpiresIn: 3 * time.Minute,
-	})
-	retry := strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999)))
-	return func(c echo.Context) (bool, error) {
-		if ok, _ := store.Allow(s.proxies.Load().clientIPString(c.Request())); ok {
-			return false, nil
-		}
-		web.SetOutcome(c, metrics.OutcomeRateLimited)
-		c.Response().Header().Set("Retry-After", retry)
-		return true, c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
-	}
-}
-
 // poxRedirect returns the HTTPS URL a plain-HTTP Autodiscover POX request is
 // redirected to, but only when this server serves HTTPS and the Host is one
 // of ours (no open redirect). Outlook's last Autodiscover step is exactly this: a GET to
@@ -133,7 +103,7 @@ func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
 // the user whether to trust the redirect).
 func (s *Server) poxRedirect(r *http.Request) (string, bool) {
 	if !s.hasHTTPS() || !strings.EqualFold(r.URL.Path, "/autodiscover/autodiscover.xml") ||
-		s.proxies.Load().scheme(r) == "https" {
+		s.State().proxies.scheme(r) == "https" {
 		return "", false
 	}
 	host, err := address.HostDomain(r.Host)
@@ -146,7 +116,7 @@ func (s *Server) poxRedirect(r *http.Request) (string, bool) {
 	u := url.URL{Scheme: "https", Host: host, Path: "/autodiscover/autodiscover.xml"}
 	// Behind a proxy the public HTTPS port is the proxy's (443);
 	// otherwise it is our listener's.
-	if a := s.HTTPSAddr(); a != nil && !s.proxies.Load().fromProxy(r) {
+	if a := s.HTTPSAddr(); a != nil && !s.State().proxies.fromProxy(r) {
 		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "443" {
 			u.Host = net.JoinHostPort(host, port)
 		}
