@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -191,6 +192,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	v := validator{file: name, lines: map[string]int{}}
 	v.index("", root.Content[0])
 	v.config(&c)
+	v.allText("", reflect.ValueOf(c))
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}

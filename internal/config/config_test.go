@@ -249,3 +249,62 @@ func TestLongestDomain(t *testing.T) {
 		t.Errorf("a %d-character alias domain: %v", len(tooLong), err)
 	}
 }
+
+// TestEveryStringChecked: a control or private-use character is refused in
+// every configured string, not only in names: the renderers use
+// private-use characters as template markers, so a configured value that
+// held one would be taken for a slot (an OAuth scope or a URL as much as a
+// display name).
+func TestEveryStringChecked(t *testing.T) {
+	// YAML escapes inside the double-quoted values: what tmpl.Marker(0)
+	// writes, a BEL and a C1 control (NEL).
+	bads := []string{`\uE0000\uE001`, `\a`, `\x85`}
+	base := `providers:
+  - id: mail.example.com
+    display_name: "DISPLAY"
+    short_name: "SHORT"
+    domains: [example.com]
+    documentation_url: "https://example.com/DOC"
+    logo_url: "https://example.com/LOGO"
+    activesync_url: "https://example.com/EAS"
+    username: "%EMAILADDRESS%USER"
+    oauth2: {issuer: "ISSUER", scope: "SCOPE", auth_url: "https://example.com/AUTH", token_url: "https://example.com/TOKEN"}
+    servers:
+      - {type: imap, host: imap.example.com, username: "%EMAILLOCALPART%SRVUSER"}
+      - {type: smtp, host: smtp.example.com}
+`
+	fields := map[string]string{
+		"DISPLAY": "providers[0].display_name", "SHORT": "providers[0].short_name",
+		"DOC": "providers[0].documentation_url", "LOGO": "providers[0].logo_url", "EAS": "providers[0].activesync_url",
+		"USER": "providers[0].username", "ISSUER": "providers[0].oauth2.issuer", "SCOPE": "providers[0].oauth2.scope",
+		"AUTH": "providers[0].oauth2.auth_url", "TOKEN": "providers[0].oauth2.token_url",
+		"SRVUSER": "providers[0].servers[0].username",
+	}
+	clean := base
+	for word := range fields {
+		clean = strings.Replace(clean, word, "x", 1)
+	}
+	if _, err := Parse("ok.yaml", []byte(clean)); err != nil {
+		t.Fatalf("the clean file: %v", err)
+	}
+	for word, path := range fields {
+		for _, bad := range bads {
+			yaml := strings.Replace(base, word, bad, 1)
+			for other := range fields {
+				if other != word {
+					yaml = strings.Replace(yaml, other, "x", 1)
+				}
+			}
+			_, err := Parse("bad.yaml", []byte(yaml))
+			// A URL with a control character is no URL already; the
+			// marker passes url.Parse and is caught by the text check.
+			want := " " + path + ": "
+			if bad == bads[0] {
+				want += "contains a control or private-use character"
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%q in %s: error %v, want %q", bad, path, err, want)
+			}
+		}
+	}
+}

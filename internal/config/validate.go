@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +76,9 @@ type validator struct {
 	file  string
 	lines map[string]int
 	errs  Errors
+	// reported holds the paths with an error, so that the check of
+	// every string (allText) does not report a field twice.
+	reported map[string]bool
 }
 
 // index records the line of every node by its path, e.g.
@@ -116,6 +120,10 @@ func (v *validator) line(path string) int {
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
+	if v.reported == nil {
+		v.reported = map[string]bool{}
+	}
+	v.reported[path] = true
 	v.errs = append(v.errs, fmt.Sprintf("%s:%d: %s: %s", v.file, v.line(path), path, fmt.Sprintf(format, args...)))
 }
 
@@ -176,9 +184,6 @@ func (v *validator) provider(path string, p *Provider) (domains []string, aliase
 	case !address.IsHostname(id):
 		v.errorf(path+".id", "%q is not a host name", id)
 	}
-	display, short := p.Names()
-	v.text(path+".display_name", display)
-	v.text(path+".short_name", short)
 	if len(p.Domains) == 0 {
 		v.errorf(path+".domains", "at least one domain is required")
 	}
@@ -313,7 +318,6 @@ func (v *validator) auth(path string, list []string, typ string) {
 // username checks a login-name template: only the known placeholders, and
 // every '%' part of one.
 func (v *validator) username(path, t string) {
-	v.text(path, t)
 	rest := t
 	for _, p := range placeholders {
 		rest = strings.ReplaceAll(rest, p, "")
@@ -323,8 +327,50 @@ func (v *validator) username(path, t string) {
 	}
 }
 
+// allText checks every string of the configuration, wherever it is (keys
+// of mappings too), with text. It runs last and skips the fields that have
+// an error already.
+func (v *validator) allText(path string, val reflect.Value) {
+	switch val.Kind() {
+	case reflect.String:
+		if !v.reported[path] {
+			v.text(path, val.String())
+		}
+	case reflect.Pointer:
+		if !val.IsNil() {
+			v.allText(path, val.Elem())
+		}
+	case reflect.Slice:
+		for i := range val.Len() {
+			v.allText(path+"["+strconv.Itoa(i)+"]", val.Index(i))
+		}
+	case reflect.Map:
+		keys := val.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		for _, k := range keys {
+			kp := path + "." + k.String()
+			v.allText(kp, k)
+			v.allText(kp, val.MapIndex(k))
+		}
+	case reflect.Struct:
+		t := val.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "" || name == "-" {
+				continue
+			}
+			if path != "" {
+				name = path + "." + name
+			}
+			v.allText(name, val.Field(i))
+		}
+	}
+}
+
 // text rejects control and private-use characters, which no client shows
-// sensibly and which the renderers reserve for their own markers.
+// sensibly and which the renderers reserve for the markers of their
+// templates (internal/tmpl): no configured string can be taken for one.
 func (v *validator) text(path, s string) {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || (r >= 0xe000 && r <= 0xf8ff) || r == 0xfffd {
