@@ -16,6 +16,14 @@
 //     the configuration asks for them (publish_plain).
 //   - The format has no schema; Thunderbird ignores the version attribute and
 //     unknown elements, but wants booleans spelled exactly true/false.
+//
+// This package is part of the mailautoconf service, not a library: its
+// renderers and handlers take the service's own model (internal/settings:
+// a Catalog built from the service's configuration, the Settings of one
+// request), which Go does not let code outside this module import, and its
+// API changes with the service. It lives at the top of the module so that
+// the client protocols are found in one look; other programs get the same
+// documents from a running service over HTTP.
 package autoconfig
 
 import (

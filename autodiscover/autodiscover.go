@@ -25,6 +25,14 @@
 //   - Errors are answered with HTTP 200 and an Error element, as Exchange
 //     does: clients read the body, and some treat a 4xx/5xx status as "try
 //     the next URL" rather than as an answer.
+//
+// This package is part of the mailautoconf service, not a library: its
+// renderers and handlers take the service's own model (internal/settings:
+// a Catalog built from the service's configuration, the Settings of one
+// request), which Go does not let code outside this module import, and its
+// API changes with the service. It lives at the top of the module so that
+// the client protocols are found in one look; other programs get the same
+// documents from a running service over HTTP.
 package autodiscover
 
 import (
