@@ -78,7 +78,7 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.
 		}
 	}()
 	r := c.Request()
-	if limited != nil && !isOps(r.URL.Path) {
+	if limited != nil && !s.routeOf.Ops(c.Path()) {
 		if denied, err := limited(c); denied {
 			return err
 		}
@@ -91,12 +91,6 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.
 		return next(c)
 	}
 	return bodyLimit(next)(c)
-}
-
-// isOps reports whether a path is an operator endpoint, exempt from the rate
-// limit (probes and scrapes come often from few addresses).
-func isOps(path string) bool {
-	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // rateLimiter limits requests per client IP with a token bucket per address
