@@ -103,9 +103,6 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 	return r, nil
 }
 
-// Signed reports whether the renderer signs its profiles.
-func (r *Renderer) Signed() bool { return r.signer != nil }
-
 // Request is what one profile is made for.
 type Request struct {
 	Settings settings.Settings // with an address
