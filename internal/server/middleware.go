@@ -74,7 +74,7 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, bodyLimit echo.Mid
 		}
 	}()
 	r := c.Request()
-	if st := s.State(); st.limiter != nil && !isOps(r.URL.Path) {
+	if st := s.State(); st.limiter != nil && !s.routeOf.Ops(c.Path()) {
 		if denied, err := st.limiter.deny(c, st.proxies.clientIPString(r)); denied {
 			return err
 		}
@@ -87,12 +87,6 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, bodyLimit echo.Mid
 		return next(c)
 	}
 	return bodyLimit(next)(c)
-}
-
-// isOps reports whether a path is an operator endpoint, exempt from the rate
-// limit (probes and scrapes come often from few addresses).
-func isOps(path string) bool {
-	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // poxRedirect returns the HTTPS URL a plain-HTTP Autodiscover POX request is

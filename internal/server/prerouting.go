@@ -20,7 +20,7 @@ var forwardedHeaders = []string{
 // ServeHTTP prepares a request before echo routes it: X-Forwarded-Host from
 // trusted proxies applied, the X-Forwarded-* headers of everyone else
 // removed, and the Autodiscover paths in their registered case (see
-// autodiscover.CanonicalPath). Done here rather than as echo
+// autodiscover.CanonicalizePath). Done here rather than as echo
 // pre-middlewares, which echo wraps anew for every request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	px := s.State().proxies
@@ -31,9 +31,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// used directly: Header.Del canonicalises every name on every
 		// request, although a client rarely sends any of them.
 		for _, h := range forwardedHeaders {
-			if _, ok := r.Header[h]; ok {
-				delete(r.Header, h)
-			}
+			delete(r.Header, h)
 		}
 	}
 	autodiscover.CanonicalizePath(r.URL)

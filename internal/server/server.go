@@ -19,6 +19,7 @@ import (
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/metrics"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 )
 
@@ -89,6 +90,9 @@ type Server struct {
 	extra []settings.Domain
 	// started is the configuration the listeners were opened with.
 	started *config.Config
+	// routeOf finds the route a request was routed to, for its endpoint
+	// name and whether it is an operator endpoint.
+	routeOf route.Index
 	// ctxPool recycles the per-request *web.Context (see observe).
 	ctxPool sync.Pool
 
@@ -136,6 +140,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		log:     opts.Logger,
 		metrics: metrics.New(opts.Version),
 		started: cfg,
+		routeOf: route.NewIndex(),
 	}
 	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
@@ -145,7 +150,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			return nil, errors.New("HTTPS needs at least one entry in tls.certificates")
 		}
 	}
-	s.echo = s.routes()
+	e, err := s.routes()
+	if err != nil {
+		return nil, err
+	}
+	s.echo = e
 	return s, nil
 }
 
