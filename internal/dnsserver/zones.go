@@ -338,10 +338,10 @@ func (z *Zones) lookupAt(key []byte) (*zone, int, int) {
 	if z.tcp {
 		n = len("_tcp.")
 	}
-	if len(key) == 0 {
-		return nil, 0, 0
-	}
-	for off, s := range settings.Suffixes(key[:len(key)-1]) {
+	// The walk of settings.Suffixes, written out: a range over it would
+	// capture key in a closure and move the caller's buffer to the heap.
+	for off := 0; off < len(key)-1; off = settings.Parent(key, off) {
+		s := key[off : len(key)-1]
 		// Served domains are host names: a suffix starting with an
 		// underscore label is no domain (and in _tcp mode, the apex
 		// is the one starting with "_tcp"), which saves most of the

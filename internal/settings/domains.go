@@ -15,17 +15,24 @@ import "iter"
 // name as it came off the wire) and allocates nothing.
 func Suffixes[S ~string | ~[]byte](name S) iter.Seq2[int, S] {
 	return func(yield func(int, S) bool) {
-		for off := 0; off < len(name); {
+		for off := 0; off < len(name); off = Parent(name, off) {
 			if !yield(off, name[off:]) {
 				return
 			}
-			i := off
-			for i < len(name) && name[i] != '.' {
-				i++
-			}
-			off = i + 1
 		}
 	}
+}
+
+// Parent returns the offset in name of the domain above the one that
+// starts at off: one past the next dot, or len(name) when there is none.
+// It is the step of Suffixes, for loops that must not capture name in a
+// closure (the DNS server's query path, which keeps the name on the
+// stack).
+func Parent[S ~string | ~[]byte](name S, off int) int {
+	for off < len(name) && name[off] != '.' {
+		off++
+	}
+	return off + 1
 }
 
 // Closest returns the longest of name and its parent domains for which
