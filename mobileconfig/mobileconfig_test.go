@@ -578,7 +578,7 @@ func TestSigningConfig(t *testing.T) {
 		}
 	}
 	cfg := mustSigningConfig(t, dir, relativeSigning)
-	if cfg.Signing.Key != filepath.Join(dir, "signer.key") {
-		t.Errorf("relative key path resolved to %q", cfg.Signing.Key)
+	if cfg.SigningFiles().Key != filepath.Join(dir, "signer.key") {
+		t.Errorf("relative key path resolved to %q", cfg.SigningFiles().Key)
 	}
 }

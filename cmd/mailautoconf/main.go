@@ -15,11 +15,11 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/fastlog"
-	"mailautoconf/internal/logbuf"
 	"mailautoconf/internal/server"
 )
 
@@ -119,6 +119,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 		n += len(p.Domains)
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	// Everything else is rebuilt by a reload; say which keys are not, so
+	// that an operator who changed one knows to restart.
+	var keys []string
+	for _, kv := range cfg.StartOnly() {
+		keys = append(keys, fmt.Sprintf("%s=%q", kv.Key, kv.Value))
+	}
+	fmt.Fprintf(stdout, "%s: read at start only (a reload keeps the running values, restart to change them): %s\n", *path, strings.Join(keys, " "))
 	return 0
 }
 
@@ -145,10 +152,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	// The access log writes a line per request; batching the writes
 	// saves a system call per request (bench/README.md).
-	logw := logbuf.New(stderr, 0, 0)
+	logw := fastlog.NewWriter(stderr, 0, 0)
 	defer logw.Close()
-	// fastlog writes what slog's text and JSON handlers write, access lines
-	// in about half their time (internal/fastlog).
+	// fastlog's handler writes what slog's text and JSON handlers write,
+	// access lines in about half their time (internal/fastlog).
 	var h slog.Handler
 	switch format {
 	case "", "text":

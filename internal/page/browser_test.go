@@ -64,8 +64,9 @@ func wantRows(cfg *config.Config, login string) []browserRow {
 	label := map[string]string{config.SecurityTLS: "SSL/TLS", config.SecurityStartTLS: "STARTTLS"}
 	var out []browserRow
 	for _, typ := range []string{config.TypeIMAP, config.TypePOP3, config.TypeSMTP} {
-		for _, s := range cfg.Providers[0].Servers {
-			if s.Type == typ {
+		p := &cfg.Providers[0]
+		for i := range p.Servers {
+			if s := p.Server(i); s.Type == typ {
 				out = append(out, browserRow{typ, s.Host, strconv.Itoa(s.Port), label[s.Security], login})
 			}
 		}

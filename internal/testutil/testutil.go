@@ -48,9 +48,9 @@ func Start(t testing.TB, cfg *config.Config, opts server.Options) *Running {
 		// The demo's DNS port is fixed; tests run in parallel.
 		opts.DNSAddr = "127.0.0.1:0"
 	}
-	if cfg.Limits.RatePerSecond == config.DefaultRatePerSecond {
+	if cfg.Limits.RatePerSecond == 0 {
 		// Tests send many requests from one address; a test of the rate
-		// limit configures its own.
+		// limit configures its own. (0 means the default limit.)
 		cfg.Limits.RatePerSecond = -1
 	}
 	srv, err := server.New(cfg, opts)
