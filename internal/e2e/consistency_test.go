@@ -271,26 +271,6 @@ func pageServers(t *testing.T, base, addr string) []endpoint {
 	return out
 }
 
-func attrOf(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func textOf(n *html.Node) string {
-	if n.Type == html.TextNode {
-		return n.Data
-	}
-	var b strings.Builder
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		b.WriteString(textOf(c))
-	}
-	return b.String()
-}
-
 // profileServers downloads the Apple profile for a protocol; ok is false
 // when the service says it offers none (404).
 func profileServers(t *testing.T, base, addr, proto string) (in, out endpoint, ok bool) {
