@@ -2,11 +2,19 @@
 # Debian packages the tests need first (see .ci/deps).
 GO ?= go
 
-.PHONY: test deps vet build run fuzz
+.PHONY: test check deps vet build run fuzz
 
 # No random fuzzing here (see fuzz below): the same code gets the same verdict.
-test: deps vet
-	$(GO) test -race -count=1 -timeout 30m ./...
+test: deps vet check
+
+# check runs the Go tests alone. A test that needs something from outside
+# the repository that is missing (../shared/conformance beside the checkout,
+# a Debian tool) skips; the skips are collected and named in one line at the
+# end. With MAILAUTOCONF_REQUIRE_ALL=1 (.ci/run sets it) they fail instead.
+check:
+	@log=$$(mktemp); \
+	MAILAUTOCONF_SKIPLOG="$$log" $(GO) test -race -count=1 -timeout 30m ./...; rc=$$?; \
+	bash .ci/skips "$$log"; rm -f "$$log"; exit $$rc
 
 deps:
 	bash .ci/deps

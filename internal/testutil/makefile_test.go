@@ -91,10 +91,7 @@ func TestMakefileFuzzTargets(t *testing.T) {
 // `make test` gives the same verdict on the same code: it runs the seed
 // corpora (go test does) but no random search, which finds new inputs.
 func TestMakeTestDoesNotFuzz(t *testing.T) {
-	mk, err := exec.LookPath("make")
-	if err != nil {
-		t.Skipf("make not found: %v", err)
-	}
+	mk := Tool(t, "make", "make")
 	cmd := exec.Command(mk, "-n", "test")
 	cmd.Dir = RepoRoot(t)
 	out, err := cmd.CombinedOutput()
