@@ -380,6 +380,23 @@ func FuzzAnswers(f *testing.F) {
 	f.Add(uint8(2), "autoconfig", "example.com", uint16(dns.TypeA), false)
 	f.Add(uint8(2), "x", "y.example.org", uint16(dns.TypeANY), true)
 	f.Add(uint8(3), "", "example.com", uint16(dns.TypeNS), false)
+	// The seeds below run in every `go test` and start `make fuzz`: one per
+	// shape of answer. CNAME chased into dns.hosts, the wildcard domain,
+	// NXDOMAIN and NODATA under each kind of zone, a truncated answer, an
+	// escaped label, a type nobody serves.
+	f.Add(uint8(1), "_autodiscover._tcp", "alias.example", uint16(dns.TypeSRV), false)
+	f.Add(uint8(1), "_tcp", "other.example", uint16(dns.TypeSOA), true)
+	f.Add(uint8(2), "autoconfig", "example.org", uint16(dns.TypeCNAME), false)
+	f.Add(uint8(2), "_submissions._tcp.any", "wild.example", uint16(dns.TypeSRV), true)
+	f.Add(uint8(2), "*", "wild.example", uint16(dns.TypeA), false)
+	f.Add(uint8(2), "deep.x.y", "example.org", uint16(dns.TypeAAAA), true)
+	f.Add(uint8(2), "nothing.here", "sub.other.example", uint16(dns.TypeTXT), false)
+	f.Add(uint8(3), "_imaps._tcp", "a-rather-long-customer-domain-name-for-the-truncation-checks.example", uint16(dns.TypeSRV), false)
+	f.Add(uint8(3), "", "A-RATHER-LONG-customer-domain-name-for-the-truncation-checks.example", uint16(dns.TypeNS), true)
+	f.Add(uint8(4), "_imap._tcp", "sub.example.net", uint16(dns.TypeANY), false)
+	f.Add(uint8(4), `a\.b`, "example.net", uint16(dns.TypeMX), true)
+	f.Add(uint8(0), "_pop3s._tcp", "example.net", uint16(dns.TypeCAA), false)
+	f.Add(uint8(0), "", "", uint16(dns.TypeNS), false)
 	f.Fuzz(func(t *testing.T, which uint8, prefix, domain string, qtype uint16, edns bool) {
 		p := all[int(which)%len(all)]
 		name := dns.Fqdn(domain)

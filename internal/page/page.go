@@ -314,9 +314,7 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			}
 			q := url.Values{"emailaddress": {d.Address}}.Encode()
 			d.ProfileURL = ProfilePath + "?" + q
-			if _, err := publicURL(req, ProfilePath, q); err == nil {
-				d.QRURL = QRPath + "?" + q
-			}
+			d.QRURL = QRPath + "?" + q
 		case strings.TrimSpace(raw) == "":
 			code, d.Problem, d.Input = http.StatusBadRequest, m.EmptyAddress, ""
 		case errors.Is(err, settings.ErrUnknownDomain):
