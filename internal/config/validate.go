@@ -233,6 +233,7 @@ func (v *validator) provider(path string, p *Provider) {
 			}
 		}
 	}
+	v.services(path, p)
 	if len(p.Servers) == 0 {
 		v.errorf(path+".servers", "at least one server is required")
 		return
