@@ -92,6 +92,11 @@ type Provider struct {
 	// has one; Autodiscover publishes it for the mobilesync schema.
 	ActiveSyncURL string   `yaml:"activesync_url"`
 	Servers       []Server `yaml:"servers"`
+	// CalDAV, CardDAV and JMAP are the provider's calendar, contacts and
+	// JMAP services, when it has them (see dav.go).
+	CalDAV  *Service `yaml:"caldav"`
+	CardDAV *Service `yaml:"carddav"`
+	JMAP    *Service `yaml:"jmap"`
 }
 
 // OAuth2 describes the provider's OAuth2 endpoints, needed when a server

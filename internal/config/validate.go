@@ -212,6 +212,7 @@ func (v *validator) provider(path string, p *Provider) (domains []string, aliase
 		v.url(path+".oauth2.auth_url", o.AuthURL, "https")
 		v.url(path+".oauth2.token_url", o.TokenURL, "https")
 	}
+	v.services(path, p)
 	if len(p.Servers) == 0 {
 		v.errorf(path+".servers", "at least one server is required")
 		return domains, aliases

@@ -129,6 +129,22 @@ func WriteText(w io.Writer, r *Report, colour bool) {
 	}
 	t.write(w, "  ")
 
+	if len(r.DAV) > 0 {
+		fmt.Fprintln(w, "\nCalendars, contacts and JMAP")
+		var d table
+		d.add(nil, "SOURCE", "CALDAV", "CARDDAV", "JMAP")
+		dash := func(s string) string {
+			if s == "" {
+				return "-"
+			}
+			return s
+		}
+		for _, v := range r.DAV {
+			d.add(nil, v.Source, dash(v.CalDAV), dash(v.CardDAV), dash(v.JMAP))
+		}
+		d.write(w, "  ")
+	}
+
 	if len(r.Connections) > 0 {
 		fmt.Fprintln(w, "\nConnections")
 		var c table
