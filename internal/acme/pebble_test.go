@@ -1,0 +1,293 @@
+package acme_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mailautoconf/internal/acme"
+	"mailautoconf/internal/config"
+	"mailautoconf/internal/server"
+	"mailautoconf/internal/settings"
+	tu "mailautoconf/internal/testutil"
+)
+
+// The service for these tests: two exact domains, an alias and a wildcard
+// domain, with the built-in DNS server answering 127.0.0.1 for the service
+// names (Pebble resolves through it) and for one name under the wildcard.
+const serviceYAML = `
+listen: {dns: "127.0.0.1:0"}
+dns:
+  service_addresses: [127.0.0.1]
+  hosts: {autoconfig.shop.kunden.example.com: [127.0.0.1]}
+providers:
+  - id: mail.example.com
+    domains: [example.com, example.net, "*.kunden.example.com"]
+    aliases: {example.org: example.com}
+    servers:
+      - {type: imap, host: imap.example.com}
+      - {type: smtp, host: smtp.example.com}
+`
+
+// listed are the names issued in advance for serviceYAML.
+var listed = []string{
+	"autoconfig.example.com", "autodiscover.example.com",
+	"autoconfig.example.net", "autodiscover.example.net",
+	"autoconfig.example.org", "autodiscover.example.org",
+}
+
+// namesFor is what the server hands the manager for a catalog: autoconfig.
+// and autodiscover. of every exact domain and alias in advance, the same
+// names under wildcard domains when a client asks.
+func namesFor(cat *settings.Catalog) acme.Names {
+	var list []string
+	for _, p := range cat.Providers {
+		ds := append([]string(nil), p.Domains...)
+		for a := range p.Aliases {
+			ds = append(ds, a)
+		}
+		for _, d := range ds {
+			if !strings.HasPrefix(d, "*.") {
+				list = append(list, "autoconfig."+d, "autodiscover."+d)
+			}
+		}
+	}
+	return acme.Names{Listed: list, Served: func(host string) bool {
+		for _, pre := range []string{"autoconfig.", "autodiscover."} {
+			if rest, ok := strings.CutPrefix(host, pre); ok {
+				_, served := cat.Lookup(rest)
+				return served
+			}
+		}
+		return false
+	}}
+}
+
+// env is the service with its DNS, plain HTTP and HTTPS listeners, and
+// Pebble validating against them.
+type env struct {
+	srv         *tu.Running
+	cat         *settings.Catalog
+	pebble      *tu.Pebble
+	http, https net.Listener
+	storage     string
+	current     atomic.Pointer[acme.Manager]
+}
+
+func newEnv(t *testing.T, validity time.Duration) *env {
+	t.Helper()
+	cfg, err := config.Parse("acme.yaml", []byte(serviceYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{srv: tu.Start(t, cfg, server.Options{}), cat: settings.New(cfg), storage: filepath.Join(t.TempDir(), "acme")}
+	if e.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if e.https, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	e.pebble = tu.StartPebble(t, tu.PebbleOptions{
+		HTTPPort: port(e.http), TLSPort: port(e.https), DNS: e.srv.DNSAddr().String(), Validity: validity,
+	})
+	e.serve(t)
+	return e
+}
+
+func port(l net.Listener) int { return l.Addr().(*net.TCPAddr).Port }
+
+// acmeConfig is tls.acme for Pebble: its directory and CA, fast orders,
+// the pre-check on the plain listener through the service's DNS.
+func (e *env) acmeConfig() *config.ACME {
+	return &config.ACME{
+		Directory: e.pebble.Directory, CARoots: []string{e.pebble.CAFile}, Storage: e.storage,
+		OrdersPerHour: 36000, PrecheckPort: port(e.http), Resolver: e.srv.DNSAddr().String(),
+	}
+}
+
+// manager starts a manager behind the env's listeners; it is closed when
+// the test ends, or earlier by the test.
+func (e *env) manager(t *testing.T, cfg *config.ACME, reg prometheus.Registerer) *acme.Manager {
+	t.Helper()
+	m, err := acme.New(cfg, acme.Options{
+		HTTPAddr: e.http.Addr().String(), HTTPSAddr: e.https.Addr().String(),
+		Logger: (&tu.LogBuffer{}).Logger(), Registerer: reg,
+		RetryMin: time.Second, RenewCheckInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	e.current.Store(m)
+	return m
+}
+
+// serve runs the service's handler behind the env's two listeners, with
+// the challenge path and the certificates of the current manager, the way
+// the server wires them.
+func (e *env) serve(t *testing.T) {
+	h := e.srv.Handler()
+	plain := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := e.current.Load(); m != nil && m.HandleHTTPChallenge(w, r) {
+			return
+		}
+		h.ServeHTTP(w, r)
+	})}
+	secure := &http.Server{Handler: h, TLSConfig: &tls.Config{
+		NextProtos: []string{"h2", "http/1.1", acme.TLSALPNProto},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if m := e.current.Load(); m != nil {
+				return m.GetCertificate(hello)
+			}
+			return nil, errors.New("no manager")
+		},
+	}}
+	go plain.Serve(e.http)             //nolint:errcheck // closed at cleanup
+	go secure.ServeTLS(e.https, "", "") //nolint:errcheck // closed at cleanup
+	t.Cleanup(func() { plain.Close(); secure.Close() })
+}
+
+// waitIssued waits until every name has a certificate in memory.
+func waitIssued(t *testing.T, m *acme.Manager, names ...string) {
+	t.Helper()
+	tu.WaitFor(t, 60*time.Second, func() string {
+		var b strings.Builder
+		for _, n := range names {
+			s := m.Status(n)
+			b.WriteString(n + ": not after " + s.NotAfter.String() + ", last error " + s.LastErr + "\n")
+		}
+		return "certificates not issued:\n" + b.String()
+	}, func() bool {
+		for _, n := range names {
+			if m.Status(n).NotAfter.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// get fetches path from the HTTPS listener as a client that trusts only
+// Pebble's root and asks for name, the way a mail client would.
+func (e *env) get(t *testing.T, roots *x509.CertPool, name, path string) (*http.Response, string, error) {
+	t.Helper()
+	addr := e.https.Addr().String()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
+	resp, err := c.Get("https://" + name + ":" + strconv.Itoa(port(e.https)) + path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b), nil
+}
+
+func pool(t *testing.T, pem []byte) *x509.CertPool {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(pem) {
+		t.Fatalf("not a PEM certificate:\n%s", pem)
+	}
+	return p
+}
+
+// TestIssueServeRestart: with an empty storage every listed name is issued
+// in the background, HTTPS clients that trust the CA get the service's
+// answers, and a restart on the same storage serves the same certificates
+// without a new order.
+func TestIssueServeRestart(t *testing.T) {
+	e := newEnv(t, 0)
+	reg := prometheus.NewRegistry()
+	m := e.manager(t, e.acmeConfig(), reg)
+	m.Update(namesFor(e.cat))
+	waitIssued(t, m, listed...)
+	if n := e.pebble.Orders(); n != len(listed) {
+		t.Errorf("pebble took %d orders for %d names", n, len(listed))
+	}
+	roots := pool(t, e.pebble.Root(t))
+	resp, body, err := e.get(t, roots, "autoconfig.example.com", "/mail/config-v1.1.xml?emailaddress=alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "imap.example.com") {
+		t.Errorf("autoconfig over HTTPS: %s\n%s", resp.Status, body)
+	}
+	if leaf := resp.TLS.PeerCertificates[0]; leaf.VerifyHostname("autoconfig.example.com") != nil || !strings.Contains(leaf.Issuer.String(), "Pebble") {
+		t.Errorf("served certificate: %v issued by %s", leaf.DNSNames, leaf.Issuer)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_orders_total", "kind", "new", "result", "success"); got != float64(len(listed)) {
+		t.Errorf("orders_total{new,success} = %v", got)
+	}
+	serial := resp.TLS.PeerCertificates[0].SerialNumber
+
+	m.Close()
+	m2 := e.manager(t, e.acmeConfig(), nil)
+	m2.Update(namesFor(e.cat))
+	waitIssued(t, m2, listed...)
+	resp, _, err = e.get(t, roots, "autoconfig.example.com", "/mail/config-v1.1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TLS.PeerCertificates[0].SerialNumber.Cmp(serial) != 0 {
+		t.Error("after the restart another certificate is served")
+	}
+	if n := e.pebble.Orders(); n != len(listed) {
+		t.Errorf("the restart ordered again: pebble took %d orders for %d names", n, len(listed))
+	}
+}
+
+// metric reads one sample from a registry: name with the given label
+// pairs (a histogram's sample count).
+func metric(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	t.Fatalf("no metric %s%v", name, labels)
+	return 0
+}
