@@ -23,6 +23,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -315,7 +316,24 @@ func (m *Manager) inMemory(name string) bool {
 // the client's name, loaded from storage or obtained on demand when the
 // name is served, and the TLS-ALPN-01 answer while the CA validates.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return m.hs.GetCertificate(hello)
+	ctx, cancel := withCancelOnFailure(hello.Context())
+	defer cancel()
+	return m.hs.GetCertificateWithContext(ctx, hello)
+}
+
+// cancelKey carries the cancel function of an attempt started here (a
+// queue entry, a handshake) in its context.
+//
+// certmagic retries a failed order after a minute, then two, and so on,
+// within the attempt's context: a handshake would hang for minutes, the
+// queue would stall on one name. The back-off here is per name and longer
+// than certmagic's first retry, so when an order fails the attempt ends at
+// once (onEvent cancels it) and the name waits for its own next turn.
+type cancelKey struct{}
+
+func withCancelOnFailure(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	return context.WithValue(ctx, cancelKey{}, cancel), cancel
 }
 
 // Wanted reports whether name may get a managed certificate: a served
@@ -427,6 +445,9 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 			err = errors.New("unknown error")
 		}
 		m.failed(name, stageOrder, err)
+		if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
+			cancel()
+		}
 	case "cached_managed_cert":
 		sans, _ := data["sans"].([]string)
 		m.mu.Lock()
@@ -503,7 +524,8 @@ func (m *Manager) work() {
 }
 
 // ensure gets a certificate for a listed name into memory: from storage,
-// or from the CA. Once in memory, certmagic's maintenance renews it.
+// or from the CA. Once in memory, certmagic's maintenance renews it (also
+// one loaded from storage that is already due).
 func (m *Manager) ensure(name string) {
 	if !m.names.Load().wanted(name) || m.inMemory(name) {
 		return
@@ -511,8 +533,18 @@ func (m *Manager) ensure(name string) {
 	if time.Now().Before(m.retryAt(name)) {
 		return // queued again when its back-off ends
 	}
+	ctx, cancel := withCancelOnFailure(m.ctx)
+	defer cancel()
 	start := time.Now()
-	err := m.bg.ManageSync(m.ctx, []string{name})
+	// Not ManageSync: its synchronous order is "interactive" in
+	// certmagic's sense and asks for an account e-mail on the terminal
+	// when none is configured.
+	_, err := m.bg.CacheManagedCertificate(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = m.bg.ObtainCertAsync(ctx, name); err == nil {
+			_, err = m.bg.CacheManagedCertificate(ctx, name)
+		}
+	}
 	if err == nil {
 		m.succeeded(name)
 		return

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -119,16 +120,26 @@ func (e *env) acmeConfig() *config.ACME {
 
 // manager starts a manager behind the env's listeners; it is closed when
 // the test ends, or earlier by the test.
-func (e *env) manager(t *testing.T, cfg *config.ACME, reg prometheus.Registerer) *acme.Manager {
+func (e *env) manager(t *testing.T, cfg *config.ACME, reg prometheus.Registerer, tune ...func(*acme.Options)) *acme.Manager {
 	t.Helper()
-	m, err := acme.New(cfg, acme.Options{
+	logs := &tu.LogBuffer{}
+	opts := acme.Options{
 		HTTPAddr: e.http.Addr().String(), HTTPSAddr: e.https.Addr().String(),
-		Logger: (&tu.LogBuffer{}).Logger(), Registerer: reg,
+		Logger: logs.Logger(), Registerer: reg,
 		RetryMin: time.Second, RenewCheckInterval: time.Second,
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	m, err := acme.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("manager log:\n%s\npebble log:\n%s", logs, e.pebble.Log())
+		}
+	})
 	t.Cleanup(m.Close)
 	e.current.Store(m)
 	return m
@@ -139,13 +150,14 @@ func (e *env) manager(t *testing.T, cfg *config.ACME, reg prometheus.Registerer)
 // the server wires them.
 func (e *env) serve(t *testing.T) {
 	h := e.srv.Handler()
-	plain := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	quiet := log.New(io.Discard, "", 0) // the CA's validation connections end abruptly
+	plain := &http.Server{ErrorLog: quiet, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m := e.current.Load(); m != nil && m.HandleHTTPChallenge(w, r) {
 			return
 		}
 		h.ServeHTTP(w, r)
 	})}
-	secure := &http.Server{Handler: h, TLSConfig: &tls.Config{
+	secure := &http.Server{ErrorLog: quiet, Handler: h, TLSConfig: &tls.Config{
 		NextProtos: []string{"h2", "http/1.1", acme.TLSALPNProto},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if m := e.current.Load(); m != nil {
@@ -154,7 +166,7 @@ func (e *env) serve(t *testing.T) {
 			return nil, errors.New("no manager")
 		},
 	}}
-	go plain.Serve(e.http)             //nolint:errcheck // closed at cleanup
+	go plain.Serve(e.http)              //nolint:errcheck // closed at cleanup
 	go secure.ServeTLS(e.https, "", "") //nolint:errcheck // closed at cleanup
 	t.Cleanup(func() { plain.Close(); secure.Close() })
 }
@@ -290,4 +302,186 @@ func metric(t *testing.T, g prometheus.Gatherer, name string, labels ...string) 
 	}
 	t.Fatalf("no metric %s%v", name, labels)
 	return 0
+}
+
+// handshake connects to the HTTPS listener asking for name and returns the
+// certificate served, verified against roots.
+func (e *env) handshake(name string, roots *x509.CertPool) (*x509.Certificate, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", e.https.Addr().String(),
+		&tls.Config{ServerName: name, RootCAs: roots})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0], nil
+}
+
+// TestOnDemand: a handshake for a served name without certificate orders
+// one (a name under a "*.parent" domain too); a handshake for a name that
+// is not served starts no order; with on_demand off nothing is ordered at
+// a handshake.
+func TestOnDemand(t *testing.T) {
+	e := newEnv(t, 0)
+	reg := prometheus.NewRegistry()
+	m := e.manager(t, e.acmeConfig(), reg)
+	n := namesFor(e.cat)
+	n.Listed = nil // nothing in advance: every certificate on demand
+	m.Update(n)
+	roots := pool(t, e.pebble.Root(t))
+	for _, name := range []string{"autoconfig.example.com", "autoconfig.shop.kunden.example.com"} {
+		leaf, err := e.handshake(name, roots)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if leaf.VerifyHostname(name) != nil {
+			t.Errorf("%s: served a certificate for %v", name, leaf.DNSNames)
+		}
+	}
+	if n := e.pebble.Orders(); n != 2 {
+		t.Errorf("pebble took %d orders for 2 on-demand names", n)
+	}
+	for _, name := range []string{"autoconfig.evil.example", "autoconfig.kunden.example.com", "www.example.com", "autoconfig.example.com.evil.example"} {
+		if _, err := e.handshake(name, roots); err == nil {
+			t.Errorf("%s: handshake succeeded for a name that is not served", name)
+		}
+	}
+	if n := e.pebble.Orders(); n != 2 {
+		t.Errorf("a name that is not served started an order: pebble took %d orders", n)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_on_demand_denied_total", "reason", "unserved"); got != 4 {
+		t.Errorf("on_demand_denied_total{unserved} = %v, want 4", got)
+	}
+
+	off := e.acmeConfig()
+	no := false
+	off.OnDemand = &no
+	m.Close()
+	reg = prometheus.NewRegistry()
+	e.manager(t, off, reg).Update(n)
+	if _, err := e.handshake("autodiscover.example.net", roots); err == nil {
+		t.Error("on_demand: false, yet a handshake got a certificate")
+	}
+	// A certificate already in storage is still served.
+	if _, err := e.handshake("autoconfig.example.com", roots); err != nil {
+		t.Errorf("on_demand: false does not serve a stored certificate: %v", err)
+	}
+	if n := e.pebble.Orders(); n != 2 {
+		t.Errorf("on_demand: false ordered at a handshake: pebble took %d orders", n)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_on_demand_denied_total", "reason", "disabled"); got != 1 {
+		t.Errorf("on_demand_denied_total{disabled} = %v, want 1", got)
+	}
+}
+
+// TestRenewal: a certificate valid for 30 seconds is renewed before it
+// expires, and handshakes get the new one.
+func TestRenewal(t *testing.T) {
+	e := newEnv(t, 30*time.Second)
+	reg := prometheus.NewRegistry()
+	m := e.manager(t, e.acmeConfig(), reg)
+	m.Update(acme.Names{Listed: []string{"autoconfig.example.com"}})
+	waitIssued(t, m, "autoconfig.example.com")
+	roots := pool(t, e.pebble.Root(t))
+	first, err := e.handshake("autoconfig.example.com", roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu.WaitFor(t, 45*time.Second, func() string { return "the certificate was not renewed" }, func() bool {
+		leaf, err := e.handshake("autoconfig.example.com", roots)
+		return err == nil && leaf.SerialNumber.Cmp(first.SerialNumber) != 0 && time.Now().Before(first.NotAfter)
+	})
+	if got := metric(t, reg, "mailautoconf_acme_orders_total", "kind", "renewal", "result", "success"); got < 1 {
+		t.Errorf("orders_total{renewal,success} = %v", got)
+	}
+}
+
+// TestCAUnreachable: when the CA cannot be reached, every name fails
+// visibly (metric, status), is retried with back-off, and the service keeps
+// answering HTTP.
+func TestCAUnreachable(t *testing.T) {
+	e := newEnv(t, 0)
+	cfg := e.acmeConfig()
+	cfg.Directory = "https://127.0.0.1:" + strconv.Itoa(tu.FreePort(t)) + "/dir"
+	reg := prometheus.NewRegistry()
+	m := e.manager(t, cfg, reg, func(o *acme.Options) { o.RetryMin = time.Hour })
+	m.Update(namesFor(e.cat))
+	tu.WaitFor(t, 30*time.Second, func() string { return "failures not recorded: " + m.Status(listed[0]).LastErr }, func() bool {
+		for _, n := range listed {
+			if m.Status(n).Failures == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	st := m.Status("autoconfig.example.com")
+	if st.Stage != "order" || !st.NotAfter.IsZero() || time.Until(st.RetryAt) < 50*time.Minute {
+		t.Errorf("status after a failure: %+v", st)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_failures_total", "stage", "order"); got != float64(len(listed)) {
+		t.Errorf("failures_total{order} = %v, want %d", got, len(listed))
+	}
+	if got := metric(t, reg, "mailautoconf_acme_names_failing"); got != float64(len(listed)) {
+		t.Errorf("names_failing = %v", got)
+	}
+	// A handshake for a failing name is refused at once: no new attempt
+	// inside the back-off.
+	start := time.Now()
+	if _, err := e.handshake("autoconfig.example.com", nil); err == nil {
+		t.Error("handshake succeeded without certificate")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a handshake for a failing name took %s", d)
+	}
+	resp := tu.Get(t, "http://"+e.http.Addr().String()+"/mail/config-v1.1.xml?emailaddress=alice@example.com", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("plain HTTP while the CA is away: %s", resp.Status)
+	}
+}
+
+// TestPrecheck: names that do not reach this service are not ordered (a
+// failed validation would count against the CA's limit): one resolves to
+// an address nobody answers on, one to another web server, one not at all.
+func TestPrecheck(t *testing.T) {
+	e := newEnv(t, 0)
+	other := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "another site") })}
+	ln, err := net.Listen("tcp", "127.0.0.3:"+strconv.Itoa(port(e.http)))
+	if err != nil {
+		t.Skipf("127.0.0.3 not usable here: %v", err)
+	}
+	go other.Serve(ln) //nolint:errcheck // closed at cleanup
+	t.Cleanup(func() { other.Close() })
+	cfg, err := config.Parse("acme.yaml", []byte(strings.Replace(serviceYAML, "hosts: {",
+		"hosts: {dead.example.com: [127.0.0.2], other.example.com: [127.0.0.3], ", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Reload(cfg) //nolint:errcheck // checked by the lookups below
+	reg := prometheus.NewRegistry()
+	m := e.manager(t, e.acmeConfig(), reg, func(o *acme.Options) { o.RetryMin = time.Hour })
+	names := []string{"dead.example.com", "other.example.com", "nowhere.example.com"}
+	m.Update(acme.Names{Listed: names})
+	tu.WaitFor(t, 30*time.Second, func() string { return "pre-check failures not recorded" }, func() bool {
+		for _, n := range names {
+			if m.Status(n).Failures == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, want := range []struct{ name, err string }{
+		{"dead.example.com", "no address of dead.example.com answers"},
+		{"other.example.com", "answered by another server"},
+		{"nowhere.example.com", "does not resolve"},
+	} {
+		st := m.Status(want.name)
+		if st.Stage != "precheck" || !strings.Contains(st.LastErr, want.err) {
+			t.Errorf("%s: stage %q, error %q; want precheck, %q", want.name, st.Stage, st.LastErr, want.err)
+		}
+	}
+	if n := e.pebble.Orders(); n != 0 {
+		t.Errorf("names failing the pre-check were ordered: %d orders", n)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_failures_total", "stage", "precheck"); got != 3 {
+		t.Errorf("failures_total{precheck} = %v", got)
+	}
 }
