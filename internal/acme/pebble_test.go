@@ -87,7 +87,7 @@ type env struct {
 	current     atomic.Pointer[acme.Manager]
 }
 
-func newEnv(t *testing.T, validity time.Duration) *env {
+func newEnv(t *testing.T, validity time.Duration, blocked ...string) *env {
 	t.Helper()
 	cfg, err := config.Parse("acme.yaml", []byte(serviceYAML))
 	if err != nil {
@@ -101,7 +101,7 @@ func newEnv(t *testing.T, validity time.Duration) *env {
 		t.Fatal(err)
 	}
 	e.pebble = tu.StartPebble(t, tu.PebbleOptions{
-		HTTPPort: port(e.http), TLSPort: port(e.https), DNS: e.srv.DNSAddr().String(), Validity: validity,
+		HTTPPort: port(e.http), TLSPort: port(e.https), DNS: e.srv.DNSAddr().String(), Validity: validity, Blocked: blocked,
 	})
 	e.serve(t)
 	return e
@@ -483,5 +483,39 @@ func TestPrecheck(t *testing.T) {
 	}
 	if got := metric(t, reg, "mailautoconf_acme_failures_total", "stage", "precheck"); got != 3 {
 		t.Errorf("failures_total{precheck} = %v", got)
+	}
+}
+
+// TestCARefuses: a name the CA refuses fails on its own, visibly; the
+// other names are issued.
+func TestCARefuses(t *testing.T) {
+	e := newEnv(t, 0, "autoconfig.example.net")
+	reg := prometheus.NewRegistry()
+	m := e.manager(t, e.acmeConfig(), reg, func(o *acme.Options) { o.RetryMin = time.Hour })
+	m.Update(namesFor(e.cat))
+	var others []string
+	for _, n := range listed {
+		if n != "autoconfig.example.net" {
+			others = append(others, n)
+		}
+	}
+	waitIssued(t, m, others...)
+	tu.WaitFor(t, 30*time.Second, func() string { return "refusal not recorded" }, func() bool {
+		return m.Status("autoconfig.example.net").Failures > 0
+	})
+	if st := m.Status("autoconfig.example.net"); st.Stage != "order" || !strings.Contains(st.LastErr, "rejectedIdentifier") {
+		t.Errorf("status of the refused name: %+v", st)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_orders_total", "kind", "new", "result", "failure"); got != 1 {
+		t.Errorf("orders_total{new,failure} = %v", got)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_names_missing"); got != 1 {
+		t.Errorf("names_missing = %v", got)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_certificates", "state", "valid"); got != float64(len(others)) {
+		t.Errorf("certificates{valid} = %v", got)
+	}
+	if got := metric(t, reg, "mailautoconf_acme_certificate_expiry_seconds"); got != float64(len(others)) {
+		t.Errorf("expiry histogram counts %v certificates", got)
 	}
 }

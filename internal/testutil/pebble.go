@@ -60,6 +60,8 @@ type PebbleOptions struct {
 	DNS string
 	// Validity of the certificates Pebble issues; default 90 days.
 	Validity time.Duration
+	// Blocked names are refused by policy ("rejectedIdentifier").
+	Blocked []string
 }
 
 // Pebble is a running Pebble.
@@ -103,6 +105,7 @@ func StartPebble(t testing.TB, o PebbleOptions) *Pebble {
 		"ocspResponderURL":        "",
 		"retryAfter":              map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm":            "ecdsa",
+		"domainBlocklist":         o.Blocked,
 		"profiles": map[string]any{"default": map[string]any{
 			"description": "test", "validityPeriod": int(validity.Seconds()),
 		}},
