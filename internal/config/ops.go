@@ -12,6 +12,9 @@ import (
 // whose names match the client's SNI is used, the first one otherwise.
 type TLS struct {
 	Certificates []CertPair `yaml:"certificates"`
+	// ACME obtains certificates automatically (see acme.go); nil when the
+	// section is absent.
+	ACME *ACME `yaml:"acme"`
 }
 
 // CertPair is a PEM certificate (with its chain) and its private key.
@@ -110,8 +113,8 @@ func (v *validator) ops(c *Config) {
 			}
 		}
 	}
-	if c.Listen.HTTPS != "" && len(c.TLS.Certificates) == 0 {
-		v.errorf("listen.https", "HTTPS needs at least one entry in tls.certificates")
+	if c.Listen.HTTPS != "" && len(c.TLS.Certificates) == 0 && c.TLS.ACME == nil {
+		v.errorf("listen.https", "HTTPS needs tls.acme or at least one entry in tls.certificates")
 	}
 	for i, cp := range c.CertificateFiles() {
 		path := fmt.Sprintf("tls.certificates[%d]", i)

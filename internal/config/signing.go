@@ -24,6 +24,9 @@ type Signing struct {
 	// Chain is an optional PEM file with intermediate certificates, for
 	// CAs that hand them out separately.
 	Chain string `yaml:"chain"`
+	// ACMEName signs with the certificate obtained for this name through
+	// tls.acme (see acme.go), renewed with it; instead of the files.
+	ACMEName string `yaml:"acme_name"`
 }
 
 // Enabled reports whether profiles are to be signed.

@@ -136,6 +136,7 @@ func (v *validator) config(c *Config) {
 	v.ops(c)
 	v.dns(c)
 	v.signing(c)
+	v.acme(c)
 	if len(c.Providers) == 0 {
 		v.errorf("providers", "at least one provider is required")
 	}

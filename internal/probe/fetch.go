@@ -127,10 +127,14 @@ func (p *prober) verify(cs tls.ConnectionState) *Certificate {
 		inter.AddCert(c)
 	}
 	out := &Certificate{
-		Subject:  leaf.Subject.String(),
-		Issuer:   leaf.Issuer.String(),
-		DNSNames: leaf.DNSNames,
-		NotAfter: leaf.NotAfter,
+		Subject:    leaf.Subject.String(),
+		Issuer:     leaf.Issuer.String(),
+		IssuerName: leaf.Issuer.CommonName,
+		DNSNames:   leaf.DNSNames,
+		NotAfter:   leaf.NotAfter,
+	}
+	if out.IssuerName == "" && len(leaf.Issuer.Organization) > 0 {
+		out.IssuerName = leaf.Issuer.Organization[0]
 	}
 	_, err := leaf.Verify(x509.VerifyOptions{DNSName: cs.ServerName, Roots: p.opts.RootCAs, Intermediates: inter})
 	if err != nil {

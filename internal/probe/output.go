@@ -98,9 +98,18 @@ func WriteText(w io.Writer, r *Report, colour bool) {
 			detail += " [" + c.ContentType + "]"
 		}
 		if cert := c.Certificate; cert != nil {
-			if cert.Valid {
-				detail += "; certificate valid until " + cert.NotAfter.Format("2006-01-02")
-			} else {
+			// Issuer and expiry of every HTTPS answer: which CA (a
+			// managed certificate, a file) and how long it lasts.
+			issued := ""
+			if cert.IssuerName != "" || !cert.NotAfter.IsZero() {
+				issued = "issued by " + cert.IssuerName + ", expires " + cert.NotAfter.UTC().Format("2006-01-02 15:04 MST")
+			}
+			switch {
+			case cert.Valid:
+				detail += "; certificate " + issued
+			case issued != "":
+				detail += "; " + cert.Error + " (" + issued + ")"
+			default:
 				detail += "; " + cert.Error
 			}
 		}

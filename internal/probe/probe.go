@@ -168,12 +168,15 @@ type View struct {
 
 // Certificate describes the certificate a server presented.
 type Certificate struct {
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer"`
-	DNSNames []string  `json:"dns_names,omitempty"`
-	NotAfter time.Time `json:"not_after"`
-	Valid    bool      `json:"valid"`
-	Error    string    `json:"error,omitempty"`
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+	// IssuerName is the issuer's common name (its organisation without
+	// one), short enough for the text output: "R11", "Pebble Intermediate-A".
+	IssuerName string    `json:"issuer_name,omitempty"`
+	DNSNames   []string  `json:"dns_names,omitempty"`
+	NotAfter   time.Time `json:"not_after"`
+	Valid      bool      `json:"valid"`
+	Error      string    `json:"error,omitempty"`
 }
 
 // Check statuses.
