@@ -1,0 +1,126 @@
+package page_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/device"
+
+	"mailautoconf/internal/server"
+	"mailautoconf/internal/testutil"
+)
+
+// visitor is a device class as the page sees it: the User-Agent its
+// browser sends and the size of its window.
+type visitor struct {
+	name string
+	info device.Info
+	// parts is the order in which the visitor must see the page's parts.
+	parts []string
+}
+
+// Device makes a visitor usable with chromedp.Emulate.
+func (v visitor) Device() device.Info { return v.info }
+
+// User-Agents as the browsers of each class send them (Safari on iOS 17,
+// Chrome on Android 14, Edge on Windows 11, Firefox on Linux), with the
+// window each has: an iPhone 15's 390 px, a Pixel 7's 412 px, desktops.
+const (
+	uaIPhone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	uaAndroid = "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
+	uaWindows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0"
+	uaLinux   = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+
+// todaysOrder is the page's order for a visitor whose device it does not
+// know.
+var todaysOrder = []string{"h1", "form", "auto", "incoming", "outgoing", "password", "apple", "explain"}
+
+var visitors = []visitor{
+	{"iphone", device.Info{Name: "iPhone", UserAgent: uaIPhone, Width: 390, Height: 844, Scale: 3, Mobile: true, Touch: true}, todaysOrder},
+	{"android", device.Info{Name: "Android", UserAgent: uaAndroid, Width: 412, Height: 915, Scale: 2.625, Mobile: true, Touch: true}, todaysOrder},
+	{"windows", device.Info{Name: "Windows", UserAgent: uaWindows, Width: 1280, Height: 800, Scale: 1}, todaysOrder},
+	{"other", device.Info{Name: "Linux", UserAgent: uaLinux, Width: 1280, Height: 800, Scale: 1}, todaysOrder},
+}
+
+// readParts names the blocks of the page's main element in the order the
+// browser lays them out, with whether each is shown (has a size and is not
+// hidden by style).
+const readParts = `Array.from(document.querySelectorAll('main > *')).map(e => {
+  const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+  let name = e.tagName.toLowerCase();
+  if (e.matches('form.lookup')) name = 'form';
+  else if (e.matches('p.hint')) name = 'auto';
+  else if (e.matches('p.note')) name = 'password';
+  else if (e.matches('section[aria-labelledby="h-incoming"]')) name = 'incoming';
+  else if (e.matches('section[aria-labelledby="h-outgoing"]')) name = 'outgoing';
+  else if (e.matches('section.apple')) name = 'apple';
+  else if (e.matches('section.explain')) name = 'explain';
+  return {name: name, top: r.top + window.scrollY, shown: r.height > 0 && s.display !== 'none' && s.visibility !== 'hidden'};
+})`
+
+// part is one block of the page as the browser lays it out.
+type part struct {
+	Name  string  `json:"name"`
+	Top   float64 `json:"top"`
+	Shown bool    `json:"shown"`
+}
+
+// TestBrowserDeviceOrder opens the settings page in headless Chromium as
+// each device class, with its User-Agent and window size, and reads the
+// order of the page's parts as laid out. The User-Agent only orders the
+// page: every part is there and shown for every visitor. The screenshots
+// (the first screen and the whole page of each) are kept with
+// MAILAUTOCONF_SCREENSHOTS=DIR to be looked at.
+func TestBrowserDeviceOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{})
+	dir := t.TempDir()
+	ctx := newBrowser(t, dir, 1280, 800)
+	for _, v := range visitors {
+		t.Run(v.name, func(t *testing.T) {
+			if err := chromedp.Do(ctx,
+				chromedp.Emulate(v),
+				chromedp.Navigate(srv.URL+"/settings?lang=en&emailaddress=alice%40example.com"),
+				chromedp.WaitVisible(chromedp.CSS("table.servers")),
+			); err != nil {
+				t.Fatalf("opening the page as %s: %v", v.info.Name, err)
+			}
+			ua, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.userAgent`))
+			if err != nil || ua != v.info.UserAgent {
+				t.Fatalf("the browser sends User-Agent %q (%v), want %q", ua, err, v.info.UserAgent)
+			}
+			parts, err := chromedp.Run(ctx, chromedp.Evaluate[[]part](readParts))
+			if err != nil {
+				t.Fatalf("reading the page's parts: %v", err)
+			}
+			var names []string
+			for i, p := range parts {
+				names = append(names, p.Name)
+				if !p.Shown {
+					t.Errorf("part %s is hidden from %s", p.Name, v.info.Name)
+				}
+				if i > 0 && p.Top < parts[i-1].Top {
+					t.Errorf("part %s is laid out above %s", p.Name, parts[i-1].Name)
+				}
+			}
+			if !slices.Equal(names, v.parts) {
+				t.Errorf("%s sees the parts in the order\n %v\nwant\n %v", v.info.Name, names, v.parts)
+			}
+			first, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+			if err != nil {
+				t.Fatalf("screenshot: %v", err)
+			}
+			keepScreenshot(t, dir, fmt.Sprintf("device-%s-first-screen.png", v.name), first)
+			full, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatalf("screenshot: %v", err)
+			}
+			keepScreenshot(t, dir, fmt.Sprintf("device-%s-page.png", v.name), full)
+		})
+	}
+}
