@@ -2,11 +2,13 @@ package page_test
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/device"
+	"golang.org/x/net/html"
 
 	"mailautoconf/internal/server"
 	"mailautoconf/internal/testutil"
@@ -17,8 +19,11 @@ import (
 type visitor struct {
 	name string
 	info device.Info
-	// parts is the order in which the visitor must see the page's parts.
-	parts []string
+	// parts and hints are the order in which the visitor must see the
+	// page's parts and the hints of its "auto" part.
+	parts, hints []string
+	// lead must be on the first screen, without scrolling.
+	lead string
 }
 
 // Device makes a visitor usable with chromedp.Emulate.
@@ -34,15 +39,22 @@ const (
 	uaLinux   = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 )
 
-// todaysOrder is the page's order for a visitor whose device it does not
-// know.
-var todaysOrder = []string{"h1", "form", "auto", "incoming", "outgoing", "password", "apple", "explain"}
+// The page's parts: the profile first for Apple devices, and otherwise the
+// order the page had before it knew devices.
+var (
+	appleFirst  = []string{"h1", "form", "apple", "auto", "incoming", "outgoing", "password", "explain"}
+	todaysOrder = []string{"h1", "form", "auto", "incoming", "outgoing", "password", "apple", "explain"}
+)
 
 var visitors = []visitor{
-	{"iphone", device.Info{Name: "iPhone", UserAgent: uaIPhone, Width: 390, Height: 844, Scale: 3, Mobile: true, Touch: true}, todaysOrder},
-	{"android", device.Info{Name: "Android", UserAgent: uaAndroid, Width: 412, Height: 915, Scale: 2.625, Mobile: true, Touch: true}, todaysOrder},
-	{"windows", device.Info{Name: "Windows", UserAgent: uaWindows, Width: 1280, Height: 800, Scale: 1}, todaysOrder},
-	{"other", device.Info{Name: "Linux", UserAgent: uaLinux, Width: 1280, Height: 800, Scale: 1}, todaysOrder},
+	{"iphone", device.Info{Name: "iPhone", UserAgent: uaIPhone, Width: 390, Height: 844, Scale: 3, Mobile: true, Touch: true},
+		appleFirst, []string{"general", "android", "outlook"}, "#profile"},
+	{"android", device.Info{Name: "Android", UserAgent: uaAndroid, Width: 412, Height: 915, Scale: 2.625, Mobile: true, Touch: true},
+		todaysOrder, []string{"android", "general", "outlook"}, `[data-hint="android"]`},
+	{"windows", device.Info{Name: "Windows", UserAgent: uaWindows, Width: 1280, Height: 800, Scale: 1},
+		todaysOrder, []string{"outlook", "general", "android"}, `[data-hint="outlook"]`},
+	{"other", device.Info{Name: "Linux", UserAgent: uaLinux, Width: 1280, Height: 800, Scale: 1},
+		todaysOrder, []string{"general", "android", "outlook"}, `[data-hint="general"]`},
 }
 
 // readParts names the blocks of the page's main element in the order the
@@ -52,7 +64,7 @@ const readParts = `Array.from(document.querySelectorAll('main > *')).map(e => {
   const r = e.getBoundingClientRect(), s = getComputedStyle(e);
   let name = e.tagName.toLowerCase();
   if (e.matches('form.lookup')) name = 'form';
-  else if (e.matches('p.hint')) name = 'auto';
+  else if (e.matches('div.auto')) name = 'auto';
   else if (e.matches('p.note')) name = 'password';
   else if (e.matches('section[aria-labelledby="h-incoming"]')) name = 'incoming';
   else if (e.matches('section[aria-labelledby="h-outgoing"]')) name = 'outgoing';
@@ -111,6 +123,17 @@ func TestBrowserDeviceOrder(t *testing.T) {
 			if !slices.Equal(names, v.parts) {
 				t.Errorf("%s sees the parts in the order\n %v\nwant\n %v", v.info.Name, names, v.parts)
 			}
+			hints, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+				`Array.from(document.querySelectorAll('#auto > [data-hint]')).map(e => e.dataset.hint)`))
+			if err != nil || !slices.Equal(hints, v.hints) {
+				t.Errorf("%s sees the hints in the order %v (%v), want %v", v.info.Name, hints, err, v.hints)
+			}
+			// What the visitor's device needs is on the first screen.
+			fold, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+				`(() => { const e = document.querySelector('`+v.lead+`'); return e ? e.getBoundingClientRect().bottom - window.innerHeight : 1e9 })()`))
+			if err != nil || fold > 0 {
+				t.Errorf("%s: %s ends %.0f px below the first screen (%v)", v.info.Name, v.lead, fold, err)
+			}
 			first, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 			if err != nil {
 				t.Fatalf("screenshot: %v", err)
@@ -121,6 +144,81 @@ func TestBrowserDeviceOrder(t *testing.T) {
 				t.Fatalf("screenshot: %v", err)
 			}
 			keepScreenshot(t, dir, fmt.Sprintf("device-%s-page.png", v.name), full)
+		})
+	}
+}
+
+// pageOrder reads, from the HTML the server sends, the page's parts and
+// the hints of its "auto" part in document order.
+func pageOrder(d doc) (parts, hints []string) {
+	main := find(d.root, func(n *html.Node) bool { return n.Data == "main" })[0]
+	for c := main.FirstChild; c != nil; c = c.NextSibling {
+		switch {
+		case c.Type != html.ElementNode:
+		case c.Data == "div" && hasClass(c, "auto"):
+			parts = append(parts, "auto")
+			for h := c.FirstChild; h != nil; h = h.NextSibling {
+				if v := attr(h, "data-hint"); h.Type == html.ElementNode && v != "" {
+					hints = append(hints, v)
+				}
+			}
+		case c.Data == "section" && hasClass(c, "apple"):
+			parts = append(parts, "apple")
+		case c.Data == "section" && attr(c, "aria-labelledby") == "h-incoming":
+			parts = append(parts, "servers")
+		}
+	}
+	return parts, hints
+}
+
+// TestDeviceOrder asks the running server for the page of an address with
+// the User-Agents real browsers and mail programs send, and reads the order
+// of its parts from the HTML: the visitor's device first, nothing left out,
+// and Vary: User-Agent so that no cache hands one device's page to another.
+func TestDeviceOrder(t *testing.T) {
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{})
+	var (
+		apple   = []string{"apple", "auto", "servers"}
+		others  = []string{"auto", "servers", "apple"}
+		general = []string{"general", "android", "outlook"}
+	)
+	for _, tc := range []struct {
+		name, ua     string
+		parts, hints []string
+	}{
+		{"iPhone Safari", uaIPhone, apple, general},
+		{"iPad Safari (asks for desktop pages)", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", apple, general},
+		{"iPad Chrome", "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/126.0.6478.54 Mobile/15E148 Safari/604.1", apple, general},
+		{"Mac Firefox", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0", apple, general},
+		{"Android Chrome", uaAndroid, others, []string{"android", "general", "outlook"}},
+		{"Android Firefox", "Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0 Firefox/128.0", others, []string{"android", "general", "outlook"}},
+		{"Windows Edge", uaWindows, others, []string{"outlook", "general", "android"}},
+		{"Windows Firefox", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0", others, []string{"outlook", "general", "android"}},
+		{"Outlook's web view", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0 OneOutlook/1.2024.612.100", others, []string{"outlook", "general", "android"}},
+		{"Linux Firefox", uaLinux, others, general},
+		{"ChromeOS", "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36", others, general},
+		{"curl", "curl/8.8.0", others, general},
+		{"no User-Agent", "", others, general},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/settings?emailaddress=alice@example.com", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Go sends its own User-Agent unless the header is set,
+			// even to the empty string.
+			req.Header["User-Agent"] = []string{tc.ua}
+			r := testutil.Do(t, req)
+			if r.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", r.StatusCode)
+			}
+			if !slices.Contains(r.Header.Values("Vary"), "User-Agent") {
+				t.Errorf("Vary %q lacks User-Agent", r.Header.Values("Vary"))
+			}
+			parts, hints := pageOrder(parse(t, r.Body))
+			if !slices.Equal(parts, tc.parts) || !slices.Equal(hints, tc.hints) {
+				t.Errorf("parts %v, hints %v; want %v, %v", parts, hints, tc.parts, tc.hints)
+			}
 		})
 	}
 }
