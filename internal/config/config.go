@@ -74,6 +74,30 @@ type Provider struct {
 	// has one; Autodiscover publishes it for the mobilesync schema.
 	ActiveSyncURL string   `yaml:"activesync_url"`
 	Servers       []Server `yaml:"servers"`
+	// DNS holds what the provider changes of the dns section.
+	DNS ProviderDNS `yaml:"dns"`
+
+	// AutodiscoverTarget is the host of the provider's _autodiscover._tcp
+	// SRV records once validated: DNS.AutodiscoverTarget, else
+	// dns.autodiscover_target, normalised; "" for autodiscover.<domain>
+	// of each domain.
+	AutodiscoverTarget string `yaml:"-"`
+}
+
+// ProviderDNS is the per-provider part of the dns section.
+type ProviderDNS struct {
+	// AutodiscoverTarget overrides dns.autodiscover_target for this
+	// provider's domains.
+	AutodiscoverTarget string `yaml:"autodiscover_target"`
+}
+
+// AutodiscoverHost is the host Outlook's SRV lookup leads to for a domain
+// of the provider: the configured target, else autodiscover.<domain>.
+func (p *Provider) AutodiscoverHost(domain string) string {
+	if p.AutodiscoverTarget != "" {
+		return p.AutodiscoverTarget
+	}
+	return "autodiscover." + domain
 }
 
 // OAuth2 describes the provider's OAuth2 endpoints, needed when a server

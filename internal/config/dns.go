@@ -61,6 +61,12 @@ type DNS struct {
 	// as aliases of this host name instead (exclusive with
 	// service_addresses).
 	ServiceCNAME string `yaml:"service_cname"`
+	// AutodiscoverTarget is the host every served domain's
+	// _autodiscover._tcp SRV record names, instead of autodiscover.<domain>
+	// itself: one Autodiscover host, and one certificate, for all
+	// customer domains. Outlook asks the person before it uses such a
+	// target (README, Outlook Autodiscover). providers[].dns overrides it.
+	AutodiscoverTarget string `yaml:"autodiscover_target"`
 	// Hosts gives addresses of other names inside the served zones, such
 	// as the mail servers or the name servers, so that SRV targets resolve
 	// on this server too. Names outside the zones are ignored.
@@ -182,6 +188,14 @@ func (v *validator) dns(c *Config) {
 			v.errorf("dns.service_cname", "give either service_addresses or service_cname, not both (a CNAME owner has no other records)")
 		}
 	}
+	global := v.autodiscoverTarget("dns.autodiscover_target", d.AutodiscoverTarget)
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		p.AutodiscoverTarget = global
+		if p.DNS.AutodiscoverTarget != "" {
+			p.AutodiscoverTarget = v.autodiscoverTarget(fmt.Sprintf("providers[%d].dns.autodiscover_target", i), p.DNS.AutodiscoverTarget)
+		}
+	}
 	d.HostAddrs = map[string][]netip.Addr{}
 	names := make([]string, 0, len(d.Hosts))
 	for n := range d.Hosts {
@@ -247,6 +261,25 @@ func (v *validator) dns(c *Config) {
 	if r.IPv6Prefix < 16 || r.IPv6Prefix > 128 {
 		v.errorf("dns.rate_limit.ipv6_prefix", "%d is not 16..128", r.IPv6Prefix)
 	}
+}
+
+// autodiscoverTarget normalises an Autodiscover SRV target: a host name
+// (Unicode is taken as IDNA and written in A-labels), never an IP address,
+// which an SRV target cannot be (RFC 2782) and a certificate rarely names.
+func (v *validator) autodiscoverTarget(path, raw string) string {
+	if strings.TrimSpace(raw) == "" {
+		return ""
+	}
+	if _, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(raw), "[]")); err == nil {
+		v.errorf(path, "%q is an IP address; the SRV target must be a host name", raw)
+		return ""
+	}
+	h, err := address.ParseDomain(raw)
+	if err != nil || !address.IsHostname(h) {
+		v.errorf(path, "%q is not a host name", raw)
+		return ""
+	}
+	return h
 }
 
 // normHost lower-cases a host name and removes a trailing dot.
