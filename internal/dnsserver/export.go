@@ -48,7 +48,7 @@ func Export(w io.Writer, cat *settings.Catalog, zones *Zones, domains []string, 
 		}
 		// The records are derived again here rather than kept: the
 		// server itself only needs them in wire form.
-		groups := domainRecords(cfg, p, domain, zones.closestDomain)
+		groups := domainRecords(cfg, p, domain, zones.closestDomain, zones.targets)
 		if zoneFile {
 			soa, ns := soaNS(cfg, cat, apex, ttl)
 			fmt.Fprintf(bw, "; zone %s: mail client auto-configuration for %s\n", strings.TrimSuffix(apex, "."), domain)

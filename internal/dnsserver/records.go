@@ -160,9 +160,10 @@ func Domains(p *settings.Provider) []string {
 }
 
 // domainRecords derives every record of one served domain, grouped for
-// printing. hostZone tells which served domain a host name of dns.hosts
-// belongs to, so that a host is listed once, under its closest domain.
-func domainRecords(cfg *config.Config, p *settings.Provider, domain string, hostDomain func(string) string) []Group {
+// printing. hostDomain tells which served domain a host name of dns.hosts
+// (or an Autodiscover target of targets, see Zones.targetHosts) belongs to,
+// so that a host is listed once, under its closest domain.
+func domainRecords(cfg *config.Config, p *settings.Provider, domain string, hostDomain func(string) string, targets map[string][]netip.Addr) []Group {
 	d := cfg.DNS
 	ttl := uint32(d.TTL)
 	fqdn := dns.Fqdn(domain)
@@ -191,9 +192,20 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 
 	// Outlook asks the SRV target over HTTPS; RFC 2782 forbids an alias
 	// as target, so with service_cname the target is the alias's target.
+	// A configured target (dns.autodiscover_target) is one host for all
+	// of the provider's domains, so one certificate serves them all.
 	adTarget := "autodiscover." + fqdn
 	if d.ServiceCNAME != "" {
 		adTarget = dns.Fqdn(d.ServiceCNAME)
+	}
+	names := []string{"autoconfig." + fqdn, "autodiscover." + fqdn}
+	if p.AutodiscoverTarget != "" {
+		adTarget = dns.Fqdn(p.AutodiscoverTarget)
+		// Outlook tries https://autodiscover.<domain>/ before the SRV
+		// record; answered here with a certificate that does not name
+		// it, it would stop at a certificate warning instead of
+		// reaching the target. So that name is left unpublished.
+		names = names[:1]
 	}
 	groups = append(groups, Group{
 		Comment: "Outlook Autodiscover ([MS-OXDISCO]): HTTPS on the target",
@@ -201,7 +213,10 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 	})
 
 	hosts := Group{Comment: "autoconfig (Thunderbird) and autodiscover (Outlook) host names of this service"}
-	for _, h := range []string{"autoconfig." + fqdn, "autodiscover." + fqdn} {
+	if p.AutodiscoverTarget != "" {
+		hosts.Comment = "autoconfig (Thunderbird) host name of this service; Outlook follows the SRV record to the Autodiscover target"
+	}
+	for _, h := range names {
 		if d.ServiceCNAME != "" {
 			hosts.RRs = append(hosts.RRs, &dns.CNAME{Hdr: hdr(h, dns.TypeCNAME), Target: dns.Fqdn(d.ServiceCNAME)})
 			continue
@@ -213,9 +228,13 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 	}
 
 	other := Group{Comment: "other hosts in " + domain + " (dns.hosts)"}
-	for _, h := range slices.Sorted(maps.Keys(d.HostAddrs)) {
+	all := hostAddrs(cfg, targets)
+	for _, h := range slices.Sorted(maps.Keys(all)) {
 		if hostDomain(h) == domain {
-			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), d.HostAddrs[h], ttl)...)
+			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), all[h], ttl)...)
+			if targets[h] != nil {
+				other.Comment = "other hosts in " + domain + " (dns.hosts; Autodiscover targets at dns.service_addresses)"
+			}
 		}
 	}
 	if len(other.RRs) > 0 {

@@ -75,7 +75,7 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 		for _, rr := range ns {
 			add(apex, rr)
 		}
-		for _, g := range domainRecords(cfg, e.p, e.domain, func(h string) string { return closestDomain(h, served) }) {
+		for _, g := range domainRecords(cfg, e.p, e.domain, func(h string) string { return closestDomain(h, served) }, nil) {
 			for _, rr := range g.RRs {
 				if name := strings.ToLower(rr.Header().Name); dns.IsSubDomain(apex, name) && r.zoneOf(name) == apex {
 					add(apex, rr)

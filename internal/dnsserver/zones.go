@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -28,6 +29,9 @@ type Zones struct {
 	zones map[string]*zone
 	// tcp is true when the zones are _tcp.<domain> (config.ZoneTCP).
 	tcp bool
+	// targets holds the addresses of the Autodiscover targets that lie
+	// in a served zone and are published nowhere else (targetHosts).
+	targets map[string][]netip.Addr
 	// limiter is the UDP response-rate limit; nil when off. It is built
 	// with the zones, so a reload starts it afresh.
 	limiter *limiter
@@ -114,9 +118,10 @@ func New(cat *settings.Catalog) (*Zones, error) {
 			z.zones[d] = t
 		}
 	}
-	// A domain that dns.hosts gives names of its own gets its own
-	// template.
-	for _, h := range slices.Sorted(maps.Keys(cfg.DNS.HostAddrs)) {
+	z.targets = z.targetHosts(cat)
+	// A domain that dns.hosts (or an Autodiscover target) gives names of
+	// its own gets its own template.
+	for _, h := range slices.Sorted(maps.Keys(hostAddrs(cfg, z.targets))) {
 		d := z.closestDomain(h)
 		if d == "" {
 			continue
@@ -147,6 +152,49 @@ func New(cat *settings.Catalog) (*Zones, error) {
 		z.limiter = newLimiter(rl)
 	}
 	return z, nil
+}
+
+// targetHosts finds the Autodiscover targets (dns.autodiscover_target and
+// the providers' own) that lie in a served zone but have no addresses there:
+// not given in dns.hosts, and not a name the zone publishes anyway
+// (autoconfig.<domain>, or autodiscover.<domain> of a provider without a
+// target). A target names this service, so it gets dns.service_addresses,
+// as autoconfig.<domain> does; with service_cname it gets nothing, since
+// an SRV target must not be an alias (RFC 2782): its addresses then belong
+// in dns.hosts.
+func (z *Zones) targetHosts(cat *settings.Catalog) map[string][]netip.Addr {
+	d := &cat.Config.DNS
+	out := map[string][]netip.Addr{}
+	if len(d.ServiceAddrs) == 0 {
+		return out
+	}
+	for _, p := range cat.Providers {
+		t := p.AutodiscoverTarget
+		if t == "" || d.HostAddrs[t] != nil || z.closestDomain(t) == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autoconfig."); ok && z.zones[rest] != nil {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autodiscover."); ok && z.zones[rest] != nil && z.zones[rest].provider.AutodiscoverTarget == "" {
+			continue
+		}
+		out[t] = d.ServiceAddrs
+	}
+	return out
+}
+
+// hostAddrs is dns.hosts with the Autodiscover targets of targetHosts.
+func hostAddrs(cfg *config.Config, targets map[string][]netip.Addr) map[string][]netip.Addr {
+	if len(targets) == 0 {
+		return cfg.DNS.HostAddrs
+	}
+	out := maps.Clone(cfg.DNS.HostAddrs)
+	if out == nil {
+		out = map[string][]netip.Addr{}
+	}
+	maps.Copy(out, targets)
+	return out
 }
 
 // apexOf is the zone apex of a served domain.
@@ -192,7 +240,7 @@ func (t *zone) derive(cfg *config.Config, cat *settings.Catalog, domain string, 
 	for _, rr := range ns {
 		add(rr)
 	}
-	for _, g := range domainRecords(cfg, t.provider, domain, z.closestDomain) {
+	for _, g := range domainRecords(cfg, t.provider, domain, z.closestDomain, z.targets) {
 		for _, rr := range g.RRs {
 			name := strings.ToLower(rr.Header().Name)
 			if !dns.IsSubDomain(apex, name) {
