@@ -45,6 +45,7 @@ type Catalog struct {
 	exact     map[string]*Provider
 	wildcard  map[string]*Provider // "example.org" for "*.example.org"
 	canonical map[string]string    // alias domain -> the provider's domain
+	targets   map[string]bool      // the providers' Autodiscover targets
 }
 
 // New builds a catalog from a validated configuration.
@@ -54,10 +55,14 @@ func New(c *config.Config) *Catalog {
 		exact:     make(map[string]*Provider),
 		wildcard:  make(map[string]*Provider),
 		canonical: make(map[string]string),
+		targets:   make(map[string]bool),
 	}
 	for i := range c.Providers {
 		p := &Provider{Provider: c.Providers[i], Index: i}
 		cat.Providers = append(cat.Providers, p)
+		if p.AutodiscoverTarget != "" {
+			cat.targets[p.AutodiscoverTarget] = true
+		}
 		for _, d := range p.Domains {
 			if base, ok := strings.CutPrefix(d, "*."); ok {
 				cat.wildcard[base] = p
@@ -74,6 +79,12 @@ func New(c *config.Config) *Catalog {
 	}
 	return cat
 }
+
+// IsAutodiscoverTarget reports whether host (lower case, no trailing dot)
+// is a provider's dns.autodiscover_target: one Autodiscover host for many
+// domains, where the address in the request, not the host, picks the
+// domain.
+func (c *Catalog) IsAutodiscoverTarget(host string) bool { return c.targets[host] }
 
 // Canonical returns the provider domain that an alias domain stands for, and
 // false when domain is not an alias.
