@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/device"
 	"golang.org/x/net/html"
 
+	"mailautoconf/internal/config"
 	"mailautoconf/internal/server"
 	"mailautoconf/internal/testutil"
 )
@@ -146,6 +148,40 @@ func TestBrowserDeviceOrder(t *testing.T) {
 			keepScreenshot(t, dir, fmt.Sprintf("device-%s-page.png", v.name), full)
 		})
 	}
+
+	// Where dns.autodiscover_target sends Outlook to the hoster's host,
+	// a Windows visitor reads, on the first screen, that Outlook will ask
+	// and which URL to allow.
+	cfg, err := config.Parse("t.yaml", []byte(`dns: {autodiscover_target: autodiscover.hoster.example}
+providers:
+  - id: mail.example.com
+    display_name: Example Mail
+    domains: [example.com]
+    servers:
+      - {type: imap, host: imap.example.com}
+      - {type: smtp, host: smtp.example.com}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hoster := testutil.Start(t, cfg, server.Options{})
+	if err := chromedp.Do(ctx,
+		chromedp.Emulate(visitors[2]),
+		chromedp.Navigate(hoster.URL+"/settings?lang=en&emailaddress=alice%40example.com"),
+		chromedp.WaitVisible(chromedp.ID("outlook-url")),
+	); err != nil {
+		t.Fatalf("the Outlook prompt for a target: %v", err)
+	}
+	fold, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+		`document.getElementById('outlook-url').getBoundingClientRect().bottom - window.innerHeight`))
+	if err != nil || fold > 0 {
+		t.Errorf("the Autodiscover URL ends %.0f px below the first screen (%v)", fold, err)
+	}
+	first, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	keepScreenshot(t, dir, "device-windows-target-first-screen.png", first)
 }
 
 // pageOrder reads, from the HTML the server sends, the page's parts and
@@ -218,6 +254,49 @@ func TestDeviceOrder(t *testing.T) {
 			parts, hints := pageOrder(parse(t, r.Body))
 			if !slices.Equal(parts, tc.parts) || !slices.Equal(hints, tc.hints) {
 				t.Errorf("parts %v, hints %v; want %v, %v", parts, hints, tc.parts, tc.hints)
+			}
+		})
+	}
+}
+
+// TestOutlookPrompt: when dns.autodiscover_target sends Outlook to another
+// host, the Outlook hint says that Outlook will ask, for this address, and
+// shows the URL to compare; without a target it says nothing of the kind.
+func TestOutlookPrompt(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte(`dns: {autodiscover_target: autodiscover.hoster.example}
+providers:
+  - id: mail.example.com
+    domains: [example.com]
+    servers:
+      - {type: imap, host: imap.example.com}
+      - {type: smtp, host: smtp.example.com}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		srv  *testutil.Running
+		want string
+	}{
+		{"target", testutil.Start(t, cfg, server.Options{}), "https://autodiscover.hoster.example/autodiscover/autodiscover.xml"},
+		{"none", testutil.Start(t, testutil.Demo(t), server.Options{}), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, lang := range []string{"en", "de"} {
+				r := get(t, tc.srv.URL+"/settings?lang="+lang+"&emailaddress=alice@example.com", "User-Agent", uaWindows)
+				d := parse(t, r.Body)
+				hint := find(d.root, func(n *html.Node) bool { return attr(n, "data-hint") == "outlook" })
+				if r.StatusCode != http.StatusOK || len(hint) != 1 {
+					t.Fatalf("%s: status %d, %d Outlook hints", lang, r.StatusCode, len(hint))
+				}
+				u := byID(d, "outlook-url")
+				switch {
+				case tc.want == "" && u != nil:
+					t.Errorf("%s: prompt shown without a target: %s", lang, text(hint[0]))
+				case tc.want != "" && (u == nil || text(u) != tc.want || !strings.Contains(text(hint[0]), "alice@example.com")):
+					t.Errorf("%s: hint %q, want the URL %s and the address", lang, text(hint[0]), tc.want)
+				}
 			}
 		})
 	}

@@ -323,6 +323,9 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 					d.Incoming = append(d.Incoming, lg)
 				}
 			}
+			if t := s.Provider.AutodiscoverTarget; t != "" {
+				d.OutlookURL = "https://" + t + "/autodiscover/autodiscover.xml"
+			}
 			q := url.Values{"emailaddress": {d.Address}}.Encode()
 			d.ProfileURL = ProfilePath + "?" + q
 			if _, err := publicURL(req, ProfilePath, q); err == nil {
