@@ -24,8 +24,8 @@ import (
 // autoconfig lines must give a valid clientConfig, the unknown domain a
 // 404 and dig the SRV record.
 func TestDemoBanner(t *testing.T) {
-	curl := needTool(t, "curl")
-	dig := needTool(t, "dig")
+	curl := testutil.Tool(t, "curl", "curl")
+	dig := testutil.Tool(t, "dig", "bind9-dnsutils")
 	bin := buildBinary(t)
 	cmd := exec.Command(bin, "serve", "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
@@ -137,18 +137,4 @@ func runLine(t *testing.T, line, curl, dig string) []byte {
 		t.Errorf("%s: %v\n%s", line, err, errb.String())
 	}
 	return out.Bytes()
-}
-
-// needTool returns the path of a program the test needs; without it the
-// test is skipped, or fails when MAILAUTOCONF_REQUIRE_ALL=1 (CI).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("MAILAUTOCONF_REQUIRE_ALL") == "1" {
-			t.Fatalf("%s not found and MAILAUTOCONF_REQUIRE_ALL=1: %v", name, err)
-		}
-		t.Skipf("%s not found: skipped (install it to run this test)", name)
-	}
-	return p
 }

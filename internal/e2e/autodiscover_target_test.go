@@ -68,7 +68,7 @@ const poxRequest = `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="h
 // plain-HTTP request on the target is redirected to HTTPS on the target,
 // and the v2 JSON answer points Outlook there too.
 func TestAutodiscoverTarget(t *testing.T) {
-	needTool(t, "dig") // srv.sh
+	testutil.Tool(t, "dig", "bind9-dnsutils") // srv.sh
 	dir := t.TempDir()
 	ca := testutil.NewCA(t)
 	c1, k1 := ca.IssueFiles(t, dir, "hoster", time.Time{}, "autodiscover.hoster.example")
