@@ -62,6 +62,12 @@ type DNS struct {
 	// as aliases of this host name instead (exclusive with
 	// service_addresses).
 	ServiceCNAME string `yaml:"service_cname"`
+	// AutodiscoverTarget is the host every served domain's
+	// _autodiscover._tcp SRV record names, instead of autodiscover.<domain>
+	// itself: one Autodiscover host, and one certificate, for all
+	// customer domains. Outlook asks the person before it uses such a
+	// target (README, Outlook Autodiscover). providers[].dns overrides it.
+	AutodiscoverTarget string `yaml:"autodiscover_target"`
 	// Hosts gives addresses of other names inside the served zones, such
 	// as the mail servers or the name servers, so that SRV targets resolve
 	// on this server too. Names outside the zones are ignored.
@@ -140,6 +146,40 @@ func (d *DNS) ServiceIPs() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// ParseAutodiscoverTarget normalises an Autodiscover SRV target: a host
+// name, Unicode taken as IDNA and written in A-labels, lower case, without
+// a trailing dot. An IP address is refused: an SRV target cannot be one
+// (RFC 2782), and a certificate rarely names one.
+func ParseAutodiscoverTarget(raw string) (string, error) {
+	if _, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(raw), "[]")); err == nil {
+		return "", fmt.Errorf("%q is an IP address; the SRV target must be a host name", raw)
+	}
+	h, err := address.ParseDomain(raw)
+	if err != nil || !address.IsHostname(h) {
+		return "", fmt.Errorf("%q is not a host name", raw)
+	}
+	return h, nil
+}
+
+// AutodiscoverTarget is the host a provider's _autodiscover._tcp records
+// name: its own dns.autodiscover_target, else the dns section's,
+// normalised (ParseAutodiscoverTarget); "" for autodiscover.<domain> of
+// each domain, and for a value the validator refuses.
+func (c *Config) AutodiscoverTarget(p *Provider) string {
+	raw := p.DNS.AutodiscoverTarget
+	if strings.TrimSpace(raw) == "" {
+		raw = c.DNS.AutodiscoverTarget
+	}
+	if strings.TrimSpace(raw) == "" {
+		return ""
+	}
+	h, err := ParseAutodiscoverTarget(raw)
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // ServiceTarget is service_cname, normalised; empty when not given.
@@ -253,6 +293,18 @@ func (v *validator) dns(c *Config) {
 			v.errorf("dns.service_cname", "%q is not a host name", d.ServiceTarget())
 		case len(d.ServiceAddresses) > 0:
 			v.errorf("dns.service_cname", "give either service_addresses or service_cname, not both (a CNAME owner has no other records)")
+		}
+	}
+	if strings.TrimSpace(d.AutodiscoverTarget) != "" {
+		if _, err := ParseAutodiscoverTarget(d.AutodiscoverTarget); err != nil {
+			v.errorf("dns.autodiscover_target", "%v", err)
+		}
+	}
+	for i, p := range c.Providers {
+		if t := p.DNS.AutodiscoverTarget; strings.TrimSpace(t) != "" {
+			if _, err := ParseAutodiscoverTarget(t); err != nil {
+				v.errorf(fmt.Sprintf("providers[%d].dns.autodiscover_target", i), "%v", err)
+			}
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(d.Hosts)) {

@@ -85,3 +85,66 @@ func TestDNSErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAutodiscoverTarget: dns.autodiscover_target applies to every
+// provider, a provider's own dns.autodiscover_target wins, both are
+// normalised (case, trailing dot, IDNA), and no target means
+// autodiscover.<domain>.
+func TestAutodiscoverTarget(t *testing.T) {
+	const two = `
+providers:
+  - id: mail.example.com
+    domains: [example.com]
+    servers:
+      - {type: imap, host: imap.example.com}
+      - {type: smtp, host: smtp.example.com}
+  - id: mail.example.org
+    domains: [example.org]
+    dns: {autodiscover_target: %s}
+    servers:
+      - {type: imap, host: imap.example.org}
+      - {type: smtp, host: smtp.example.org}
+`
+	tests := []struct {
+		global, own string
+		want        [2]string // AutodiscoverHost of each provider's domain
+		wantErr     string
+	}{
+		{"", `""`, [2]string{"autodiscover.example.com", "autodiscover.example.org"}, ""},
+		{"Autodiscover.Hoster.Example.", `""`, [2]string{"autodiscover.hoster.example", "autodiscover.hoster.example"}, ""},
+		{"autodiscover.hoster.example", "AD.Other.Example", [2]string{"autodiscover.hoster.example", "ad.other.example"}, ""},
+		{"", "autodiscover.bücher.example", [2]string{"autodiscover.example.com", "autodiscover.xn--bcher-kva.example"}, ""},
+		{"192.0.2.10", `""`, [2]string{}, `t.yaml:2: dns.autodiscover_target: "192.0.2.10" is an IP address; the SRV target must be a host name`},
+		{"", `"2001:db8::1"`, [2]string{}, `t.yaml:11: providers[1].dns.autodiscover_target: "2001:db8::1" is an IP address`},
+		{`"*.hoster.example"`, `""`, [2]string{}, `dns.autodiscover_target: "*.hoster.example" is not a host name`},
+		{`"bad host"`, `""`, [2]string{}, `dns.autodiscover_target: "bad host" is not a host name`},
+		{"", "https://ad.example.org/", [2]string{}, `providers[1].dns.autodiscover_target: "https://ad.example.org/" is not a host name`},
+	}
+	for _, tt := range tests {
+		yaml := "dns:\n  autodiscover_target: " + tt.global + "\n" + strings.Replace(two, "%s", tt.own, 1)
+		if tt.global == "" {
+			yaml = "dns: {}\n" + strings.Replace(two, "%s", tt.own, 1)
+		}
+		c, err := Parse("t.yaml", []byte(yaml))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s / %s: error %v, want %q", tt.global, tt.own, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s / %s: %v", tt.global, tt.own, err)
+			continue
+		}
+		host := func(i int, domain string) string {
+			if t := c.AutodiscoverTarget(&c.Providers[i]); t != "" {
+				return t
+			}
+			return "autodiscover." + domain
+		}
+		got := [2]string{host(0, "example.com"), host(1, "example.org")}
+		if got != tt.want {
+			t.Errorf("%s / %s: targets %v, want %v", tt.global, tt.own, got, tt.want)
+		}
+	}
+}

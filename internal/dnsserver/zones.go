@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -116,9 +117,10 @@ func New(cat *settings.Catalog) (*Zones, error) {
 			z.zones[d] = t
 		}
 	}
-	// A domain that dns.hosts gives names of its own gets its own
-	// template.
-	for _, h := range slices.Sorted(maps.Keys(pr.hosts)) {
+	pr.targets = z.targetHosts(cat)
+	// A domain that dns.hosts (or an Autodiscover target) gives names of
+	// its own gets its own template.
+	for _, h := range slices.Sorted(maps.Keys(pr.hostAddrs())) {
 		d := z.closestDomain(h)
 		if d == "" {
 			continue
@@ -149,6 +151,35 @@ func New(cat *settings.Catalog) (*Zones, error) {
 		z.limiter = newLimiter(rl)
 	}
 	return z, nil
+}
+
+// targetHosts finds the Autodiscover targets (settings.Provider's
+// AutodiscoverTarget) that lie in a served zone but have no addresses
+// there: not given in dns.hosts, and not a name the zone publishes anyway
+// (autoconfig.<domain>, or autodiscover.<domain> of a provider without a
+// target). A target names this service, so it gets dns.service_addresses,
+// as autoconfig.<domain> does; with service_cname it gets nothing, since
+// an SRV target must not be an alias (RFC 2782): its addresses then belong
+// in dns.hosts.
+func (z *Zones) targetHosts(cat *settings.Catalog) map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	if len(z.params.serviceAddrs) == 0 {
+		return out
+	}
+	for _, p := range cat.Providers {
+		t := p.AutodiscoverTarget
+		if t == "" || z.params.hosts[t] != nil || z.closestDomain(t) == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autoconfig."); ok && z.zones[rest] != nil {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autodiscover."); ok && z.zones[rest] != nil && z.zones[rest].provider.AutodiscoverTarget == "" {
+			continue
+		}
+		out[t] = z.params.serviceAddrs
+	}
+	return out
 }
 
 // apexOf is the zone apex of a served domain.
