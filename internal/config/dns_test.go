@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -27,9 +28,10 @@ func TestDNSDefaults(t *testing.T) {
 	if d.Zone != ZoneDomain || d.TTL != DefaultDNSTTL || d.NegativeTTL != DefaultNegativeTTL || d.Serial != 1 {
 		t.Errorf("defaults: %+v", d)
 	}
-	if d.RateLimit.Rate() != DefaultRateLimit || d.RateLimit.SlipEvery() != DefaultRateSlip ||
-		d.RateLimit.Burst != DefaultRateBurst || d.RateLimit.IPv4Prefix != 24 || d.RateLimit.IPv6Prefix != 56 {
-		t.Errorf("rate limit defaults: %+v", d.RateLimit)
+	// The limits keep what the file says (nothing): the DNS server
+	// fills in its defaults.
+	if !reflect.DeepEqual(d.RateLimit, RateLimit{}) {
+		t.Errorf("absent limits filled in: %+v", d.RateLimit)
 	}
 	c, err = Parse("t.yaml", []byte(dnsConfig(`
 dns:
@@ -50,8 +52,30 @@ dns:
 	if len(d.ServiceAddrs) != 2 || !d.ServiceAddrs[0].Is4() || len(d.HostAddrs["imap.example.com"]) != 1 {
 		t.Errorf("addresses: %v %v", d.ServiceAddrs, d.HostAddrs)
 	}
-	if d.RateLimit.Rate() != 0 || d.RateLimit.SlipEvery() != 0 {
+	if r := d.RateLimit; r.ResponsesPerSecond == nil || *r.ResponsesPerSecond != 0 || r.Slip == nil || *r.Slip != 0 {
 		t.Errorf("explicit zeros lost: %+v", d.RateLimit)
+	}
+}
+
+// The limits are read as written.
+func TestDNSLimits(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(dnsConfig(`
+dns:
+  rate_limit:
+    responses_per_second: 300
+    burst: 40
+    slip: 3
+    ipv4_prefix: 28
+    ipv6_prefix: 64
+    exempt: [192.0.2.0/24, "2001:db8::1"]
+`, "0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.DNS.RateLimit
+	if *r.ResponsesPerSecond != 300 || r.Burst != 40 || *r.Slip != 3 || r.IPv4Prefix != 28 || r.IPv6Prefix != 64 ||
+		!reflect.DeepEqual(r.Exempt, []string{"192.0.2.0/24", "2001:db8::1"}) {
+		t.Errorf("rate_limit: %+v", r)
 	}
 }
 
@@ -70,9 +94,15 @@ func TestDNSErrors(t *testing.T) {
 		{"dns:\n  service_cname: -bad-\n", "0", `dns.service_cname: "-bad-" is not a host name`},
 		{"dns:\n  hosts:\n    imap.example.com: [mail]\n", "0", `dns.hosts.imap.example.com[0]: "mail" is not an IP address`},
 		{"dns:\n  hosts:\n    imap.example.com: []\n", "0", `dns.hosts.imap.example.com: at least one address is required`},
-		{"dns:\n  rate_limit: {responses_per_second: -1}\n", "0", `dns.rate_limit.responses_per_second: -1 must be 0 (off) or more`},
+		{"dns:\n  rate_limit: {responses_per_second: -1}\n", "0", `t.yaml:2: dns.rate_limit.responses_per_second: -1 is not 0 (off) to 1000000`},
+		{"dns:\n  rate_limit: {responses_per_second: 2000000}\n", "0", `dns.rate_limit.responses_per_second: 2000000 is not 0 (off) to 1000000`},
+		{"dns:\n  rate_limit: {burst: -3}\n", "0", `dns.rate_limit.burst: -3 is not 1 to 1000000`},
 		{"dns:\n  rate_limit: {slip: 11}\n", "0", `dns.rate_limit.slip: 11 is not 0..10`},
+		{"dns:\n  rate_limit: {slip: -1}\n", "0", `dns.rate_limit.slip: -1 is not 0..10`},
 		{"dns:\n  rate_limit: {ipv4_prefix: 33}\n", "0", `dns.rate_limit.ipv4_prefix: 33 is not 8..32`},
+		{"dns:\n  rate_limit: {ipv6_prefix: 8}\n", "0", `dns.rate_limit.ipv6_prefix: 8 is not 16..128`},
+		{"dns:\n  rate_limit:\n    exempt: [10.0.0.0/33]\n", "0", `t.yaml:3: dns.rate_limit.exempt[0]: "10.0.0.0/33" is not an IP address or CIDR range`},
+		{"dns:\n  rate_limit:\n    exempt: [resolver.example.net]\n", "0", `dns.rate_limit.exempt[0]: "resolver.example.net" is not an IP address or CIDR range`},
 		{"", "70000", `providers[0].servers[0].weight: 70000 is not 0..65535`},
 	}
 	for _, tt := range tests {
