@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"mailautoconf/internal/address"
 )
@@ -67,6 +68,8 @@ type DNS struct {
 	// RateLimit limits UDP responses per source network and kind of
 	// answer (response-rate limiting).
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// TCP limits DNS-over-TCP connections.
+	TCP DNSTCP `yaml:"tcp"`
 
 	// HostAddrs is Hosts parsed: lower-case FQDN-less name -> addresses.
 	HostAddrs map[string][]netip.Addr `yaml:"-"`
@@ -101,10 +104,29 @@ type RateLimit struct {
 	Exempt []string `yaml:"exempt"`
 }
 
+// DNSTCP limits DNS over TCP, where a connection costs a file descriptor
+// and a goroutine for as long as the client keeps it open. Absent keys are
+// 0 and take the DNS server's defaults.
+type DNSTCP struct {
+	// MaxConnections bounds open connections in all; further clients
+	// wait in the listen queue until one closes.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource bounds the open connections of one
+	// client address (IPv6: one /64); more are closed at once.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// IdleTimeout closes a connection that sends no query for this long
+	// ("10s"; the first query must come within 2 s or this, whichever is
+	// shorter).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
 // Bounds of the DNS limits: beyond them a value is a mistake, not a
 // setting.
 const (
-	maxRate = 1_000_000
+	maxRate        = 1_000_000
+	maxConnections = 1 << 20
+	minIdleTimeout = 100 * time.Millisecond
+	maxIdleTimeout = time.Hour
 )
 
 // dns validates and defaults the DNS section.
@@ -208,6 +230,7 @@ func (v *validator) dns(c *Config) {
 		}
 	}
 	v.rateLimit(&d.RateLimit)
+	v.dnsTCP(&d.TCP)
 }
 
 // rateLimit checks dns.rate_limit; absent keys stay absent.
@@ -231,6 +254,21 @@ func (v *validator) rateLimit(r *RateLimit) {
 		if _, err := ParsePrefix(s); err != nil {
 			v.errorf(fmt.Sprintf("dns.rate_limit.exempt[%d]", i), "%q is not an IP address or CIDR range", s)
 		}
+	}
+}
+
+// dnsTCP checks dns.tcp; absent keys stay absent.
+func (v *validator) dnsTCP(t *DNSTCP) {
+	if t.MaxConnections < 0 || t.MaxConnections > maxConnections {
+		v.errorf("dns.tcp.max_connections", "%d is not 1 to %d", t.MaxConnections, maxConnections)
+	}
+	if t.MaxConnectionsPerSource < 0 || t.MaxConnectionsPerSource > maxConnections {
+		v.errorf("dns.tcp.max_connections_per_source", "%d is not 1 to %d", t.MaxConnectionsPerSource, maxConnections)
+	} else if t.MaxConnections > 0 && t.MaxConnectionsPerSource > t.MaxConnections {
+		v.errorf("dns.tcp.max_connections_per_source", "%d is more than max_connections (%d)", t.MaxConnectionsPerSource, t.MaxConnections)
+	}
+	if t.IdleTimeout != 0 && (t.IdleTimeout < minIdleTimeout || t.IdleTimeout > maxIdleTimeout) {
+		v.errorf("dns.tcp.idle_timeout", "%s is not %s to %s", t.IdleTimeout, minIdleTimeout, maxIdleTimeout)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const dnsProviders = `
@@ -30,8 +31,8 @@ func TestDNSDefaults(t *testing.T) {
 	}
 	// The limits keep what the file says (nothing): the DNS server
 	// fills in its defaults.
-	if !reflect.DeepEqual(d.RateLimit, RateLimit{}) {
-		t.Errorf("absent limits filled in: %+v", d.RateLimit)
+	if !reflect.DeepEqual(d.RateLimit, RateLimit{}) || d.TCP != (DNSTCP{}) {
+		t.Errorf("absent limits filled in: %+v %+v", d.RateLimit, d.TCP)
 	}
 	c, err = Parse("t.yaml", []byte(dnsConfig(`
 dns:
@@ -68,6 +69,7 @@ dns:
     ipv4_prefix: 28
     ipv6_prefix: 64
     exempt: [192.0.2.0/24, "2001:db8::1"]
+  tcp: {max_connections: 200, max_connections_per_source: 8, idle_timeout: 1500ms}
 `, "0")))
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +78,9 @@ dns:
 	if *r.ResponsesPerSecond != 300 || r.Burst != 40 || *r.Slip != 3 || r.IPv4Prefix != 28 || r.IPv6Prefix != 64 ||
 		!reflect.DeepEqual(r.Exempt, []string{"192.0.2.0/24", "2001:db8::1"}) {
 		t.Errorf("rate_limit: %+v", r)
+	}
+	if want := (DNSTCP{200, 8, 1500 * time.Millisecond}); c.DNS.TCP != want {
+		t.Errorf("tcp: %+v, want %+v", c.DNS.TCP, want)
 	}
 }
 
@@ -103,6 +108,14 @@ func TestDNSErrors(t *testing.T) {
 		{"dns:\n  rate_limit: {ipv6_prefix: 8}\n", "0", `dns.rate_limit.ipv6_prefix: 8 is not 16..128`},
 		{"dns:\n  rate_limit:\n    exempt: [10.0.0.0/33]\n", "0", `t.yaml:3: dns.rate_limit.exempt[0]: "10.0.0.0/33" is not an IP address or CIDR range`},
 		{"dns:\n  rate_limit:\n    exempt: [resolver.example.net]\n", "0", `dns.rate_limit.exempt[0]: "resolver.example.net" is not an IP address or CIDR range`},
+		{"dns:\n  tcp: {max_connections: -1}\n", "0", `t.yaml:2: dns.tcp.max_connections: -1 is not 1 to 1048576`},
+		{"dns:\n  tcp: {max_connections_per_source: -1}\n", "0", `dns.tcp.max_connections_per_source: -1 is not 1 to 1048576`},
+		{"dns:\n  tcp: {max_connections: 10, max_connections_per_source: 11}\n", "0", `dns.tcp.max_connections_per_source: 11 is more than max_connections (10)`},
+		{"dns:\n  tcp: {idle_timeout: 1ms}\n", "0", `dns.tcp.idle_timeout: 1ms is not 100ms to 1h0m0s`},
+		{"dns:\n  tcp: {idle_timeout: 2h}\n", "0", `dns.tcp.idle_timeout: 2h0m0s is not 100ms to 1h0m0s`},
+		{"dns:\n  tcp: {idle_timeout: -1s}\n", "0", `dns.tcp.idle_timeout: -1s is not 100ms to 1h0m0s`},
+		{"dns:\n  tcp: {idle_timeout: 10}\n", "0", `t.yaml:2: cannot unmarshal !!int`},
+		{"dns:\n  tcp: {idle_timeout: soon}\n", "0", `t.yaml:2: cannot unmarshal !!str`},
 		{"", "70000", `providers[0].servers[0].weight: 70000 is not 0..65535`},
 	}
 	for _, tt := range tests {

@@ -31,6 +31,8 @@ type Zones struct {
 	// rrl is the UDP response-rate limit in force (dns.rate_limit). The
 	// buckets belong to the Handler and outlive a reload.
 	rrl rrlSettings
+	// tcpLimits is the DNS-over-TCP limits in force (dns.tcp).
+	tcpLimits TCPLimits
 }
 
 // zone is the template of the zones of one provider, or of one domain with
@@ -144,6 +146,7 @@ func New(cat *settings.Catalog) (*Zones, error) {
 		t.rrs = nil
 	}
 	z.rrl = newRRLSettings(cfg.DNS.RateLimit)
+	z.tcpLimits = newTCPLimits(cfg.DNS.TCP)
 	return z, nil
 }
 

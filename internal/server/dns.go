@@ -11,24 +11,22 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/netutil"
 
 	"mailautoconf/internal/dnsserver"
 )
 
 // DNS transport limits. A query is a few dozen octets; a resolver that
-// keeps a TCP connection open pipelines its queries on it.
+// keeps a TCP connection open pipelines its queries on it. The TCP
+// connection limits and idle timeout are configured (dns.tcp, applied by
+// dnsserver.TCPGuard).
 const (
+	// DNSReadTimeout is how long a new TCP connection may take to send
+	// its first query (at most the idle timeout).
 	DNSReadTimeout  = 2 * time.Second
 	DNSWriteTimeout = 2 * time.Second
-	DNSIdleTimeout  = 10 * time.Second
 	// DNSUDPBuffer is the largest UDP query read; larger ones are cut
 	// and then fail to parse (FORMERR).
 	DNSUDPBuffer = 4096
-	// DNSMaxTCPConns bounds open TCP connections, so that a flood of
-	// idle connections cannot use up the file descriptors; further
-	// clients wait in the listen queue.
-	DNSMaxTCPConns = 1024
 )
 
 // dnsListeners are the UDP and TCP sockets of the DNS server, on the same
@@ -65,7 +63,7 @@ func (s *Server) listenDNS() error {
 			}
 			break
 		}
-		s.dns = &dnsListeners{udp: pc, tcp: netutil.LimitListener(ln, DNSMaxTCPConns)}
+		s.dns = &dnsListeners{udp: pc, tcp: ln}
 		return nil
 	}
 	return fmt.Errorf("listening for DNS on tcp %s: %w", s.opts.DNSAddr, lastErr)
@@ -87,14 +85,16 @@ func (s *Server) startDNS() <-chan error {
 	if s.dns == nil {
 		return errc
 	}
-	h := dnsserver.NewHandler(func() *dnsserver.Zones { return s.State().DNS }, s.log)
+	zones := func() *dnsserver.Zones { return s.State().DNS }
+	h := dnsserver.NewHandler(zones, s.log)
 	h.Observe(s.observeDNS())
-	idle := func() time.Duration { return DNSIdleTimeout }
+	guard := dnsserver.NewTCPGuard(zones, s.log)
 	servers := []*dns.Server{
 		// MaxTCPQueries -1: a resolver may send any number of queries
 		// on one connection (RFC 7766); the library's default closes
 		// it after 128.
-		{Listener: s.dns.tcp, Net: "tcp", MaxTCPQueries: -1, IdleTimeout: idle},
+		{Listener: guard.Listener(s.dns.tcp), Net: "tcp", MaxTCPQueries: -1,
+			IdleTimeout: guard.IdleTimeout, DecorateReader: guard.DecorateReader},
 	}
 	if uc, ok := s.dns.udp.(*net.UDPConn); ok {
 		go func() {
