@@ -47,7 +47,9 @@ func (t tally) lost() int { return t.sent - t.full - t.tc }
 type loadResult struct {
 	// tallies per stream and label.
 	tallies []map[string]*tally
-	// elapsed is the time from the first query sent to the last.
+	// elapsed is the time from the first query sent to the last answer
+	// received (or the last query sent, when later): the server answered
+	// everything within it, however late it read the queries.
 	elapsed time.Duration
 	// kernelDrops is how many UDP datagrams the kernel dropped on this
 	// machine meanwhile (full socket buffers, /proc/net/snmp), the
@@ -163,6 +165,7 @@ func runLoad(t *testing.T, addr string, streams []stream) loadResult {
 				}
 				seen[r.Id] = true
 				mu.Lock()
+				res.elapsed = max(res.elapsed, time.Since(start))
 				switch tl := res.tallies[si][labels[r.Id]]; {
 				case r.Truncated && len(r.Answer)+len(r.Ns)+len(r.Extra) == 0:
 					tl.tc++

@@ -27,6 +27,12 @@ const (
 	// DNSUDPBuffer is the largest UDP query read; larger ones are cut
 	// and then fail to parse (FORMERR).
 	DNSUDPBuffer = 4096
+	// DNSUDPSocketBuffer is the receive buffer asked for the UDP socket
+	// (the kernel caps it at net.core.rmem_max): the default of about
+	// 200 KB holds only a few hundred queries, which a burst fills
+	// while the workers are not scheduled, and the kernel then drops
+	// queries before the server or its rate limit sees them.
+	DNSUDPSocketBuffer = 4 << 20
 )
 
 // dnsListeners are the UDP and TCP sockets of the DNS server, on the same
@@ -52,6 +58,11 @@ func (s *Server) listenDNS() error {
 		pc, err := net.ListenPacket("udp", s.opts.DNSAddr)
 		if err != nil {
 			return fmt.Errorf("listening for DNS on udp %s: %w", s.opts.DNSAddr, err)
+		}
+		if uc, ok := pc.(*net.UDPConn); ok {
+			if err := uc.SetReadBuffer(DNSUDPSocketBuffer); err != nil {
+				s.log.Warn("setting the DNS UDP receive buffer", "err", err)
+			}
 		}
 		p := pc.LocalAddr().(*net.UDPAddr).Port
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
