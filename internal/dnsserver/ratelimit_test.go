@@ -235,7 +235,7 @@ func TestSlipped(t *testing.T) {
 		})
 	}
 	// A bare header (FORMERR of an unparsable query) stays a header.
-	if out := slipped(headerOnly([]byte{1, 2, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0}, dns.RcodeFormatError, false)); len(out) != 12 || out[2]&0x02 == 0 {
+	if out := slipped(headerOnly([]byte{1, 2, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0}, dns.RcodeFormatError)); len(out) != 12 || out[2]&0x02 == 0 {
 		t.Errorf("header-only slip: %x", out)
 	}
 }

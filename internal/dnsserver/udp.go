@@ -192,15 +192,15 @@ func (h *Handler) packet(b []byte, src netip.Addr, scratch []byte, now int64) (o
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("panic answering a DNS query", "panic", p)
-			out = h.limit(&z.rrl, src, errorClass, headerOnly(b, dns.RcodeServerFailure, false), now)
+			out = h.limit(&z.rrl, src, errorClass, headerOnly(b, dns.RcodeServerFailure), now)
 		}
 	}()
 	var c class
 	switch action {
 	case dns.MsgReject:
-		out, c = headerOnly(b, dns.RcodeFormatError, false), errorClass
+		out, c = headerOnly(b, dns.RcodeFormatError), errorClass
 	case dns.MsgRejectNotImplemented:
-		out, c = headerOnly(b, dns.RcodeNotImplemented, false), errorClass
+		out, c = headerOnly(b, dns.RcodeNotImplemented), errorClass
 	default:
 		out, c = h.answer(z, b, scratch)
 	}
@@ -220,21 +220,17 @@ func (h *Handler) answer(z *Zones, b, scratch []byte) ([]byte, class) {
 	}
 	var r dns.Msg
 	if err := r.Unpack(b); err != nil {
-		return headerOnly(b, dns.RcodeFormatError, false), errorClass
+		return headerOnly(b, dns.RcodeFormatError), errorClass
 	}
 	return z.respondMsg(&r, true, scratch[:0])
 }
 
 // headerOnly answers with just a header: the query's ID and opcode, RD
-// copied, the rcode, optionally TC. It is smaller than the query, so it
-// cannot amplify.
-func headerOnly(q []byte, rcode int, tc bool) []byte {
+// copied, the rcode. It is smaller than the query, so it cannot amplify.
+func headerOnly(q []byte, rcode int) []byte {
 	out := make([]byte, 12)
 	copy(out, q[:2])
 	out[2] = 0x80 | q[2]&0x79 // QR, opcode, RD
-	if tc {
-		out[2] |= 0x02
-	}
 	out[3] = byte(rcode & 0xF)
 	return out
 }
