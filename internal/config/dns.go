@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"mailautoconf/internal/address"
 )
@@ -26,13 +27,8 @@ const (
 
 // DNS defaults.
 const (
-	DefaultDNSTTL         = 3600
-	DefaultNegativeTTL    = 300
-	DefaultRateLimit      = 50 // responses per second per source network
-	DefaultRateBurst      = 100
-	DefaultRateSlip       = 2
-	DefaultIPv4RatePrefix = 24
-	DefaultIPv6RatePrefix = 56
+	DefaultDNSTTL      = 3600
+	DefaultNegativeTTL = 300
 )
 
 // DNS configures the built-in authoritative DNS server and the zone export
@@ -76,8 +72,11 @@ type DNS struct {
 	// available, RFC 2782 and RFC 6186 section 4) for every mail service
 	// the provider does not offer, so that clients stop guessing.
 	PublishUnavailable bool `yaml:"publish_unavailable"`
-	// RateLimit limits UDP responses per source network.
+	// RateLimit limits UDP responses per source network and kind of
+	// answer (response-rate limiting).
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// TCP limits DNS-over-TCP connections.
+	TCP DNSTCP `yaml:"tcp"`
 }
 
 // What the DNS section means once the defaults apply; the DNS server
@@ -213,41 +212,57 @@ func ParseIP(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// RateLimit is a per-source response-rate limit for UDP. Over UDP the
-// source address is not verified, so without a limit anybody could make
-// this server send answers to a victim (reflection). TCP is not limited: its
-// handshake proves the source.
+// RateLimit is the response-rate limit of UDP answers, as NSD, Knot and
+// BIND do it. Over UDP the source address is not verified, so without a
+// limit anybody could make this server send answers to a victim
+// (reflection). TCP is not limited: its handshake proves the source.
+//
+// The configuration only holds what the file says: an absent key is nil
+// or 0, and the DNS server fills in its defaults (internal/dnsserver).
 type RateLimit struct {
-	// ResponsesPerSecond per source network; 0 turns the limit off.
-	// Default 50.
+	// ResponsesPerSecond per bucket, that is per source network and kind
+	// of answer; 0 turns the limit off, nil takes the default.
 	ResponsesPerSecond *int `yaml:"responses_per_second"`
-	// Burst is how many responses a quiet network may get at once.
+	// Burst is how many responses a quiet bucket may get at once; 0
+	// takes the default.
 	Burst int `yaml:"burst"`
 	// Slip: of the responses over the limit, every Slip-th is sent as an
 	// empty truncated answer (TC=1) instead of being dropped, so that a
 	// real resolver behind a busy network retries over TCP. 1 truncates
-	// all, 0 drops all. Default 2.
+	// all, 0 drops all, nil takes the default.
 	Slip *int `yaml:"slip"`
-	// IPv4Prefix and IPv6Prefix group sources into networks.
+	// IPv4Prefix and IPv6Prefix group sources into networks (0: default).
 	IPv4Prefix int `yaml:"ipv4_prefix"`
 	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// Exempt lists addresses and networks (CIDR) that are never limited,
+	// such as the resolvers of one's own network or a monitoring probe.
+	Exempt []string `yaml:"exempt"`
 }
 
-// Rate is the configured responses per second (0 = off).
-func (r RateLimit) Rate() int {
-	if r.ResponsesPerSecond == nil {
-		return DefaultRateLimit
-	}
-	return *r.ResponsesPerSecond
+// DNSTCP limits DNS over TCP, where a connection costs a file descriptor
+// and a goroutine for as long as the client keeps it open. Absent keys are
+// 0 and take the DNS server's defaults.
+type DNSTCP struct {
+	// MaxConnections bounds open connections in all; further clients
+	// wait in the listen queue until one closes.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource bounds the open connections of one
+	// client address (IPv6: one /64); more are closed at once.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// IdleTimeout closes a connection that sends no query for this long
+	// ("10s"; the first query must come within 2 s or this, whichever is
+	// shorter).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
-// SlipEvery is the configured slip ratio.
-func (r RateLimit) SlipEvery() int {
-	if r.Slip == nil {
-		return DefaultRateSlip
-	}
-	return *r.Slip
-}
+// Bounds of the DNS limits: beyond them a value is a mistake, not a
+// setting.
+const (
+	maxRate        = 1_000_000
+	maxConnections = 1 << 20
+	minIdleTimeout = 100 * time.Millisecond
+	maxIdleTimeout = time.Hour
+)
 
 // dns validates and defaults the DNS section.
 func (v *validator) dns(c *Config) {
@@ -329,37 +344,45 @@ func (v *validator) dns(c *Config) {
 			}
 		}
 	}
-	r := &d.RateLimit
-	if r.ResponsesPerSecond == nil {
-		n := DefaultRateLimit
-		r.ResponsesPerSecond = &n
+	v.rateLimit(&d.RateLimit)
+	v.dnsTCP(&d.TCP)
+}
+
+// rateLimit checks dns.rate_limit; absent keys stay absent.
+func (v *validator) rateLimit(r *RateLimit) {
+	if n := r.ResponsesPerSecond; n != nil && (*n < 0 || *n > maxRate) {
+		v.errorf("dns.rate_limit.responses_per_second", "%d is not 0 (off) to %d", *n, maxRate)
 	}
-	if *r.ResponsesPerSecond < 0 {
-		v.errorf("dns.rate_limit.responses_per_second", "%d must be 0 (off) or more", *r.ResponsesPerSecond)
+	if r.Burst < 0 || r.Burst > maxRate {
+		v.errorf("dns.rate_limit.burst", "%d is not 1 to %d", r.Burst, maxRate)
 	}
-	if r.Burst == 0 {
-		r.Burst = max(DefaultRateBurst, 2**r.ResponsesPerSecond)
-	}
-	if r.Burst < 0 {
-		v.errorf("dns.rate_limit.burst", "%d must be positive", r.Burst)
-	}
-	if r.Slip == nil {
-		n := DefaultRateSlip
-		r.Slip = &n
-	}
-	if *r.Slip < 0 || *r.Slip > 10 {
+	if r.Slip != nil && (*r.Slip < 0 || *r.Slip > 10) {
 		v.errorf("dns.rate_limit.slip", "%d is not 0..10", *r.Slip)
 	}
-	if r.IPv4Prefix == 0 {
-		r.IPv4Prefix = DefaultIPv4RatePrefix
-	}
-	if r.IPv4Prefix < 8 || r.IPv4Prefix > 32 {
+	if r.IPv4Prefix != 0 && (r.IPv4Prefix < 8 || r.IPv4Prefix > 32) {
 		v.errorf("dns.rate_limit.ipv4_prefix", "%d is not 8..32", r.IPv4Prefix)
 	}
-	if r.IPv6Prefix == 0 {
-		r.IPv6Prefix = DefaultIPv6RatePrefix
-	}
-	if r.IPv6Prefix < 16 || r.IPv6Prefix > 128 {
+	if r.IPv6Prefix != 0 && (r.IPv6Prefix < 16 || r.IPv6Prefix > 128) {
 		v.errorf("dns.rate_limit.ipv6_prefix", "%d is not 16..128", r.IPv6Prefix)
+	}
+	for i, s := range r.Exempt {
+		if _, err := ParsePrefix(s); err != nil {
+			v.errorf(fmt.Sprintf("dns.rate_limit.exempt[%d]", i), "%q is not an IP address or CIDR range", s)
+		}
+	}
+}
+
+// dnsTCP checks dns.tcp; absent keys stay absent.
+func (v *validator) dnsTCP(t *DNSTCP) {
+	if t.MaxConnections < 0 || t.MaxConnections > maxConnections {
+		v.errorf("dns.tcp.max_connections", "%d is not 1 to %d", t.MaxConnections, maxConnections)
+	}
+	if t.MaxConnectionsPerSource < 0 || t.MaxConnectionsPerSource > maxConnections {
+		v.errorf("dns.tcp.max_connections_per_source", "%d is not 1 to %d", t.MaxConnectionsPerSource, maxConnections)
+	} else if t.MaxConnections > 0 && t.MaxConnectionsPerSource > t.MaxConnections {
+		v.errorf("dns.tcp.max_connections_per_source", "%d is more than max_connections (%d)", t.MaxConnectionsPerSource, t.MaxConnections)
+	}
+	if t.IdleTimeout != 0 && (t.IdleTimeout < minIdleTimeout || t.IdleTimeout > maxIdleTimeout) {
+		v.errorf("dns.tcp.idle_timeout", "%s is not %s to %s", t.IdleTimeout, minIdleTimeout, maxIdleTimeout)
 	}
 }

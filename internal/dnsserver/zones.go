@@ -28,11 +28,13 @@ type Zones struct {
 	zones map[string]*zone
 	// tcp is true when the zones are _tcp.<domain> (config.ZoneTCP).
 	tcp bool
+	// rrl is the UDP response-rate limit in force (dns.rate_limit). The
+	// buckets belong to the Handler and outlive a reload.
+	rrl rrlSettings
+	// tcpLimits is the DNS-over-TCP limits in force (dns.tcp).
+	tcpLimits TCPLimits
 	// params is the DNS section the zones were built from.
 	params *params
-	// limiter is the UDP response-rate limit; nil when off. It is built
-	// with the zones, so a reload starts it afresh.
-	limiter *limiter
 }
 
 // zone is the template of the zones of one provider, or of one domain with
@@ -147,9 +149,8 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	for _, t := range built {
 		t.rrs = nil
 	}
-	if rl := cfg.DNS.RateLimit; rl.Rate() > 0 {
-		z.limiter = newLimiter(rl)
-	}
+	z.rrl = newRRLSettings(cfg.DNS.RateLimit)
+	z.tcpLimits = newTCPLimits(cfg.DNS.TCP)
 	return z, nil
 }
 
