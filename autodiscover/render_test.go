@@ -11,7 +11,6 @@ import (
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
-	"mailautoconf/internal/xmlesc"
 )
 
 const renderYAML = `
@@ -44,8 +43,8 @@ func fillByHand(t *testing.T, doc *etree.Document, local, domain string) []byte 
 		t.Fatal(err)
 	}
 	return []byte(strings.NewReplacer(
-		tmpl.Marker(slotAddress), xmlesc.String(local+"@"+domain),
-		tmpl.Marker(slotLocal), xmlesc.String(local),
+		tmpl.Marker(slotAddress), tmpl.EscapeXML(local+"@"+domain),
+		tmpl.Marker(slotLocal), tmpl.EscapeXML(local),
 		tmpl.Marker(slotAddrDomain), domain,
 	).Replace(s))
 }
@@ -109,8 +108,8 @@ func TestRenderMatchesDocument(t *testing.T) {
 // TestV1JSON: the pre-rendered v2 answer is what encoding/json writes, and
 // anything JSON would escape is left to encoding/json.
 func TestV1JSON(t *testing.T) {
-	for _, d := range []string{"example.com", "xn--bcher-kva.ch", "a-b.c0.example", "x", "", "EXAMPLE.com", "a<b>.example", `a"b`, "a&b", "a\u2028b", "a\\b", "a_b.example", "a\x00b"} {
-		want, err := json.Marshal(jsonAnswer{ProtocolV1, "https://autodiscover." + d + POXPath})
+	for _, d := range []string{"autodiscover.example.com", "autodiscover.xn--bcher-kva.ch", "a-b.c0.example", "x", "", "EXAMPLE.com", "a<b>.example", `a"b`, "a&b", "a\u2028b", "a\\b", "a_b.example", "a\x00b"} {
+		want, err := json.Marshal(jsonAnswer{ProtocolV1, "https://" + d + POXPath})
 		if err != nil {
 			t.Fatal(err)
 		}

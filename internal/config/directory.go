@@ -47,12 +47,12 @@ type DirectorySQL struct {
 	// Domains returns one row per served domain: the domain, optionally
 	// the id of the provider serving it, optionally the domain it is an
 	// alias of. NULL or empty columns mean "not given".
-	Domains string `yaml:"domains"`
+	Domains string `yaml:"domains" text:"lines"`
 	// Mailbox, optional, takes the address as its one parameter ($1 for
 	// PostgreSQL, ? for MySQL and SQLite) and returns the login name,
 	// optionally the incoming and the outgoing server host of that
 	// mailbox.
-	Mailbox string `yaml:"mailbox"`
+	Mailbox string `yaml:"mailbox" text:"lines"`
 	// Refresh is how often the domains are read again.
 	Refresh time.Duration `yaml:"refresh"`
 	// Notify is a PostgreSQL channel: a NOTIFY on it refreshes at once.
@@ -208,14 +208,6 @@ func (v *validator) directory(c *Config) {
 	if cc.Timeout > MaxLookupTimeout {
 		v.errorf("directory.cache.timeout", "%s is longer than %s: clients would wait too long", cc.Timeout, MaxLookupTimeout)
 	}
-}
-
-// abs makes a file name relative to the configuration file absolute.
-func (v *validator) abs(name string) string {
-	if filepath.IsAbs(name) || v.file == "" {
-		return name
-	}
-	return filepath.Join(filepath.Dir(v.file), name)
 }
 
 // secret checks an inline value against a file naming the same secret:

@@ -32,8 +32,11 @@ directory:
   sql:
     driver: postgres
     dsn_file: dsn
-    domains: "SELECT domain FROM domain WHERE active"
-    mailbox: "SELECT username FROM mailbox WHERE username = $1 AND active"
+    # Queries may span lines (tabs and line breaks are allowed in them).
+    domains: |
+      SELECT domain
+      	FROM domain WHERE active
+    mailbox: "SELECT username FROM mailbox\r\nWHERE username = $1 AND active"
     refresh: 30s
     notify: mailautoconf
   storage: directory.json
@@ -120,6 +123,10 @@ directory:
 directory:
   sql: {driver: mariadb, dsn: x, domains: "SELECT domain FROM domain", mailbox: "SELECT username FROM mailbox WHERE username = $1"}`,
 			[]string{"directory.sql.mailbox: takes the address as a parameter: write ? where it goes"}},
+		{"control character in a query", `
+directory:
+  sql: {driver: postgres, dsn: x, domains: "SELECT domain\x07 FROM domain"}`,
+			[]string{"c.yaml:3: directory.sql.domains: contains a control or private-use character"}},
 		{"notify on mysql", `
 directory:
   sql: {driver: mysql, dsn: x, domains: "SELECT domain FROM domain", notify: chan}`,

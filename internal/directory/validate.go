@@ -10,21 +10,16 @@ import (
 	"mailautoconf/internal/config"
 )
 
-// checkRow normalises a row exactly as the configuration normalises a
-// domain in the file (trimmed, lower case, A-labels, length within what
-// DNS allows for its service names), or says why it cannot be served.
+// checkRow normalises a row with the functions that normalise the
+// configuration file's domains and aliases (config.ParseServedDomain,
+// config.ParseAlias), or says why it cannot be served. Whether an alias's
+// target is a domain of the row's provider is decided where the rows meet
+// the file's domains, in the catalog (settings.New).
 func checkRow(r Row) (Row, error) {
 	d := strings.TrimSpace(r.Domain)
-	wild := strings.HasPrefix(d, "*.")
-	norm, err := address.ParseDomain(strings.TrimPrefix(d, "*."))
+	norm, err := config.ParseServedDomain(d)
 	if err != nil {
-		return r, fmt.Errorf("%q is not a domain name", r.Domain)
-	}
-	if len(norm) > config.MaxServedDomain {
-		return r, fmt.Errorf("%s is longer than %d characters: its service names would exceed DNS's 253", norm, config.MaxServedDomain)
-	}
-	if wild {
-		norm = "*." + norm
+		return r, err
 	}
 	out := Row{Domain: norm}
 	if p := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(r.Provider), ".")); p != "" {
@@ -33,16 +28,15 @@ func checkRow(r Row) (Row, error) {
 		}
 		out.Provider = p
 	}
-	if a := strings.TrimSpace(r.AliasOf); a != "" {
-		if wild || strings.HasPrefix(a, "*.") {
-			return r, fmt.Errorf("%s: an alias and its target must be single domains, not wildcards", norm)
-		}
-		canon, err := address.ParseDomain(a)
-		if err != nil {
-			return r, fmt.Errorf("%s: alias target %q is not a domain name", norm, r.AliasOf)
-		}
-		if canon == norm {
+	if t := strings.TrimSpace(r.AliasOf); t != "" {
+		if strings.EqualFold(strings.TrimSuffix(t, "."), d) {
 			return r, fmt.Errorf("%s is an alias of itself", norm)
+		}
+		// Any domain but the alias itself stands for "one of the
+		// provider's": the catalog checks the real list.
+		_, canon, err := config.ParseAlias(d, t, func(n string) bool { return n != norm })
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", norm, err)
 		}
 		out.AliasOf = canon
 	}

@@ -52,7 +52,7 @@ func TestCheckRows(t *testing.T) {
 		`"" is not a domain name`,
 		`provider "not a host!" is not a provider id`,
 		"self.example is an alias of itself",
-		"*.wild.example: an alias and its target must be single domains",
+		"*.wild.example: an alias must be a single domain, not a wildcard",
 		"chain.example: alias of alias.example, which is an alias itself",
 		"is longer than 234 characters",
 		"refused.example: no such provider",

@@ -25,7 +25,6 @@ type refZones struct {
 
 func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	t.Helper()
-	cfg := cat.Config
 	r := &refZones{names: map[string]map[uint16][]dns.RR{}, owner: map[string]string{}, apexes: map[string]*dns.SOA{}}
 	served := map[string]bool{}
 	type dp struct {
@@ -34,24 +33,25 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	}
 	var all []dp
 	for _, p := range cat.Providers {
-		for _, d := range Domains(p) {
+		for _, d := range p.NamedDomains() {
 			if !served[d] {
 				served[d] = true
 				all = append(all, dp{d, p})
 			}
 		}
 	}
+	pr := newParams(cat)
 	apexOf := func(d string) string {
-		if cfg.DNS.Zone == config.ZoneTCP {
+		if pr.tcp {
 			return "_tcp." + d + "."
 		}
 		return d + "."
 	}
 	for _, e := range all {
 		apex := apexOf(e.domain)
-		soa, _ := soaNS(cfg, cat, apex, uint32(cfg.DNS.TTL))
+		soa, _ := soaNS(pr, apex)
 		neg := *soa
-		neg.Hdr.Ttl = min(soa.Hdr.Ttl, uint32(cfg.DNS.NegativeTTL))
+		neg.Hdr.Ttl = min(soa.Hdr.Ttl, pr.negativeTTL)
 		r.apexes[apex] = &neg
 	}
 	add := func(apex string, rr dns.RR) {
@@ -70,12 +70,15 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	}
 	for _, e := range all {
 		apex := apexOf(e.domain)
-		soa, ns := soaNS(cfg, cat, apex, uint32(cfg.DNS.TTL))
+		soa, ns := soaNS(pr, apex)
 		add(apex, soa)
 		for _, rr := range ns {
 			add(apex, rr)
 		}
-		for _, g := range domainRecords(cfg, e.p, e.domain, func(h string) string { return closestDomain(h, served) }) {
+		for _, g := range domainRecords(pr, e.p, e.domain, func(h string) string {
+			d, _ := settings.Closest(h, func(n string) bool { return served[n] })
+			return d
+		}) {
 			for _, rr := range g.RRs {
 				if name := strings.ToLower(rr.Header().Name); dns.IsSubDomain(apex, name) && r.zoneOf(name) == apex {
 					add(apex, rr)
@@ -156,14 +159,18 @@ func checkSame(t testing.TB, z *Zones, ref *refZones, q *dns.Msg) {
 	}
 	for _, path := range []string{"slow", "fast"} {
 		var got []byte
+		var c class
 		if path == "slow" {
-			got = z.Respond(q, false)
+			got, c = z.respondMsg(q, false, make([]byte, 0, 256))
+			if string(got) != string(z.Respond(q, false)) {
+				t.Fatalf("%s: Respond and respondMsg differ", q.Question[0].Name)
+			}
 		} else {
 			w, ok := parseWire(wire, nil)
 			if !ok {
 				continue
 			}
-			if got, ok = z.fastRespond(&w, false); !ok {
+			if got, c, ok = z.fastRespond(&w, false); !ok {
 				continue
 			}
 		}
@@ -174,14 +181,21 @@ func checkSame(t testing.TB, z *Zones, ref *refZones, q *dns.Msg) {
 		if err := b.Unpack(want); err != nil {
 			t.Fatalf("reference answer does not parse: %v", err)
 		}
+		if wc := refClass(&b); c.kind != wc.kind || c.qtype != wc.qtype || string(c.name) != string(wc.name) {
+			t.Fatalf("%s %s (%s path): rate-limit class %d %d %q, want %d %d %q", q.Question[0].Name, dns.TypeToString[q.Question[0].Qtype], path,
+				c.kind, c.qtype, c.name, wc.kind, wc.qtype, wc.name)
+		}
 		if a.MsgHdr != b.MsgHdr || !slices.Equal(a.Question, b.Question) ||
-			strings.ToLower(sections(&a)) != strings.ToLower(sections(&b)) || srvTargets(&a) != srvTargets(&b) {
+			!strings.EqualFold(sections(&a), sections(&b)) || srvTargets(&a) != srvTargets(&b) {
 			t.Fatalf("%s %s (%s path):\n%s\n--- want\n%s", q.Question[0].Name, dns.TypeToString[q.Question[0].Qtype], path, a.String(), b.String())
 		}
 		// Over UDP the same answer, or an empty one with TC set when it
 		// does not fit, never a partial one.
 		udp := z.Respond(q, true)
-		limit := udpLimit(q.IsEdns0())
+		limit := dns.MinMsgSize
+		if opt := q.IsEdns0(); opt != nil {
+			limit = udpLimit(true, opt.UDPSize())
+		}
 		var u dns.Msg
 		if err := u.Unpack(udp); err != nil {
 			t.Fatalf("UDP answer does not parse: %v", err)
@@ -195,6 +209,25 @@ func checkSame(t testing.TB, z *Zones, ref *refZones, q *dns.Msg) {
 			t.Fatalf("%s: UDP and TCP answers differ", q.Question[0].Name)
 		}
 	}
+}
+
+// refClass is the rate-limit class of a reference answer, read from what
+// it says: records in the answer section make a positive answer (per name
+// and type), NXDOMAIN and NODATA carry their zone's SOA (per zone), and
+// anything else is an error (per source only).
+func refClass(m *dns.Msg) class {
+	switch {
+	case m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0:
+		q := m.Question[0]
+		return class{kind: classAnswer, qtype: q.Qtype, name: []byte(strings.ToLower(q.Name))}
+	case (m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError) && len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA:
+		kind := classNoData
+		if m.Rcode == dns.RcodeNameError {
+			kind = classNXDomain
+		}
+		return class{kind: kind, name: []byte(strings.ToLower(m.Ns[0].Header().Name))}
+	}
+	return errorClass
 }
 
 func sections(m *dns.Msg) string {
@@ -374,6 +407,23 @@ func FuzzAnswers(f *testing.F) {
 	f.Add(uint8(2), "autoconfig", "example.com", uint16(dns.TypeA), false)
 	f.Add(uint8(2), "x", "y.example.org", uint16(dns.TypeANY), true)
 	f.Add(uint8(3), "", "example.com", uint16(dns.TypeNS), false)
+	// The seeds below run in every `go test` and start `make fuzz`: one per
+	// shape of answer. CNAME chased into dns.hosts, the wildcard domain,
+	// NXDOMAIN and NODATA under each kind of zone, a truncated answer, an
+	// escaped label, a type nobody serves.
+	f.Add(uint8(1), "_autodiscover._tcp", "alias.example", uint16(dns.TypeSRV), false)
+	f.Add(uint8(1), "_tcp", "other.example", uint16(dns.TypeSOA), true)
+	f.Add(uint8(2), "autoconfig", "example.org", uint16(dns.TypeCNAME), false)
+	f.Add(uint8(2), "_submissions._tcp.any", "wild.example", uint16(dns.TypeSRV), true)
+	f.Add(uint8(2), "*", "wild.example", uint16(dns.TypeA), false)
+	f.Add(uint8(2), "deep.x.y", "example.org", uint16(dns.TypeAAAA), true)
+	f.Add(uint8(2), "nothing.here", "sub.other.example", uint16(dns.TypeTXT), false)
+	f.Add(uint8(3), "_imaps._tcp", "a-rather-long-customer-domain-name-for-the-truncation-checks.example", uint16(dns.TypeSRV), false)
+	f.Add(uint8(3), "", "A-RATHER-LONG-customer-domain-name-for-the-truncation-checks.example", uint16(dns.TypeNS), true)
+	f.Add(uint8(4), "_imap._tcp", "sub.example.net", uint16(dns.TypeANY), false)
+	f.Add(uint8(4), `a\.b`, "example.net", uint16(dns.TypeMX), true)
+	f.Add(uint8(0), "_pop3s._tcp", "example.net", uint16(dns.TypeCAA), false)
+	f.Add(uint8(0), "", "", uint16(dns.TypeNS), false)
 	f.Fuzz(func(t *testing.T, which uint8, prefix, domain string, qtype uint16, edns bool) {
 		p := all[int(which)%len(all)]
 		name := dns.Fqdn(domain)

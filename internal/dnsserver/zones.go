@@ -3,12 +3,12 @@ package dnsserver
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
 
-	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 )
 
@@ -28,9 +28,13 @@ type Zones struct {
 	zones map[string]*zone
 	// tcp is true when the zones are _tcp.<domain> (config.ZoneTCP).
 	tcp bool
-	// limiter is the UDP response-rate limit; nil when off. It is built
-	// with the zones, so a reload starts it afresh.
-	limiter *limiter
+	// rrl is the UDP response-rate limit in force (dns.rate_limit). The
+	// buckets belong to the Handler and outlive a reload.
+	rrl rrlSettings
+	// tcpLimits is the DNS-over-TCP limits in force (dns.tcp).
+	tcpLimits TCPLimits
+	// params is the DNS section the zones were built from.
+	params *params
 }
 
 // zone is the template of the zones of one provider, or of one domain with
@@ -92,7 +96,8 @@ const templateDomain = "#"
 // New derives every zone of a catalog and encodes its answers.
 func New(cat *settings.Catalog) (*Zones, error) {
 	cfg := cat.Config
-	z := &Zones{tcp: cfg.DNS.Zone == config.ZoneTCP}
+	pr := newParams(cat)
+	z := &Zones{tcp: pr.tcp, params: pr}
 	n := 0
 	for _, p := range cat.Providers {
 		n += len(p.Domains) + len(p.Aliases)
@@ -101,7 +106,7 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	shared := make(map[*settings.Provider]*zone, len(cat.Providers))
 	var built []*zone
 	for _, p := range cat.Providers {
-		for _, d := range Domains(p) {
+		for _, d := range p.NamedDomains() {
 			if _, ok := z.zones[d]; ok {
 				continue
 			}
@@ -114,9 +119,10 @@ func New(cat *settings.Catalog) (*Zones, error) {
 			z.zones[d] = t
 		}
 	}
-	// A domain that dns.hosts gives names of its own gets its own
-	// template.
-	for _, h := range slices.Sorted(maps.Keys(cfg.DNS.HostAddrs)) {
+	pr.targets = z.targetHosts(cat)
+	// A domain that dns.hosts (or an Autodiscover target) gives names of
+	// its own gets its own template.
+	for _, h := range slices.Sorted(maps.Keys(pr.hostAddrs())) {
 		d := z.closestDomain(h)
 		if d == "" {
 			continue
@@ -125,11 +131,11 @@ func New(cat *settings.Catalog) (*Zones, error) {
 			own := &zone{provider: t.provider}
 			z.zones[d] = own
 			built = append(built, own)
-			own.derive(cfg, cat, d, z)
+			own.derive(d, z)
 		}
 	}
 	for _, t := range shared {
-		t.derive(cfg, cat, templateDomain, z)
+		t.derive(templateDomain, z)
 	}
 	for _, t := range built {
 		if err := t.encode(z); err != nil {
@@ -143,10 +149,38 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	for _, t := range built {
 		t.rrs = nil
 	}
-	if rl := cfg.DNS.RateLimit; rl.Rate() > 0 {
-		z.limiter = newLimiter(rl)
-	}
+	z.rrl = newRRLSettings(cfg.DNS.RateLimit)
+	z.tcpLimits = newTCPLimits(cfg.DNS.TCP)
 	return z, nil
+}
+
+// targetHosts finds the Autodiscover targets (settings.Provider's
+// AutodiscoverTarget) that lie in a served zone but have no addresses
+// there: not given in dns.hosts, and not a name the zone publishes anyway
+// (autoconfig.<domain>, or autodiscover.<domain> of a provider without a
+// target). A target names this service, so it gets dns.service_addresses,
+// as autoconfig.<domain> does; with service_cname it gets nothing, since
+// an SRV target must not be an alias (RFC 2782): its addresses then belong
+// in dns.hosts.
+func (z *Zones) targetHosts(cat *settings.Catalog) map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	if len(z.params.serviceAddrs) == 0 {
+		return out
+	}
+	for _, p := range cat.Providers {
+		t := p.AutodiscoverTarget
+		if t == "" || z.params.hosts[t] != nil || z.closestDomain(t) == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autoconfig."); ok && z.zones[rest] != nil {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autodiscover."); ok && z.zones[rest] != nil && z.zones[rest].provider.AutodiscoverTarget == "" {
+			continue
+		}
+		out[t] = z.params.serviceAddrs
+	}
+	return out
 }
 
 // apexOf is the zone apex of a served domain.
@@ -161,12 +195,11 @@ func (z *Zones) apexOf(domain string) string {
 // provider's shared template) by name relative to the apex, with the empty
 // non-terminals above them (RFC 8020: they exist, so they answer NODATA,
 // not NXDOMAIN).
-func (t *zone) derive(cfg *config.Config, cat *settings.Catalog, domain string, z *Zones) {
+func (t *zone) derive(domain string, z *Zones) {
 	apex := z.apexOf(domain)
 	t.apex = apex
 	t.rrs = map[string]map[uint16][]dns.RR{}
-	ttl := uint32(cfg.DNS.TTL)
-	soa, ns := soaNS(cfg, cat, apex, ttl)
+	soa, ns := soaNS(z.params, apex)
 	add := func(rr dns.RR) {
 		name := strings.ToLower(rr.Header().Name)
 		rel := relName(name, apex)
@@ -176,23 +209,20 @@ func (t *zone) derive(cfg *config.Config, cat *settings.Catalog, domain string, 
 			t.rrs[rel] = set
 		}
 		set[rr.Header().Rrtype] = append(set[rr.Header().Rrtype], rr)
-		for rel != "" {
-			i := strings.IndexByte(rel, '.')
-			if i < 0 {
-				rel = ""
-			} else {
-				rel = rel[i+1:]
+		for off, up := range settings.Suffixes(rel) {
+			if off > 0 && t.rrs[up] == nil {
+				t.rrs[up] = map[uint16][]dns.RR{}
 			}
-			if t.rrs[rel] == nil {
-				t.rrs[rel] = map[uint16][]dns.RR{}
-			}
+		}
+		if t.rrs[""] == nil {
+			t.rrs[""] = map[uint16][]dns.RR{}
 		}
 	}
 	add(soa)
 	for _, rr := range ns {
 		add(rr)
 	}
-	for _, g := range domainRecords(cfg, t.provider, domain, z.closestDomain) {
+	for _, g := range domainRecords(z.params, t.provider, domain, z.closestDomain) {
 		for _, rr := range g.RRs {
 			name := strings.ToLower(rr.Header().Name)
 			if !dns.IsSubDomain(apex, name) {
@@ -340,53 +370,45 @@ func (z *Zones) lookupAt(key []byte) (*zone, int, int) {
 	if z.tcp {
 		n = len("_tcp.")
 	}
-	for off := 0; off < len(key)-1; {
+	// The walk of settings.Suffixes, written out: a range over it would
+	// capture key in a closure and move the caller's buffer to the heap.
+	for off := 0; off < len(key)-1; off = settings.Parent(key, off) {
+		s := key[off : len(key)-1]
 		// Served domains are host names: a suffix starting with an
 		// underscore label is no domain (and in _tcp mode, the apex
 		// is the one starting with "_tcp"), which saves most of the
 		// map look-ups for the SRV names.
-		if c := key[off]; z.tcp == (c == '_') {
-			s := key[off : len(key)-1]
+		if z.tcp == (s[0] == '_') {
 			if !z.tcp || len(s) > n && string(s[:n]) == "_tcp." {
 				if t, ok := z.zones[string(s[n:])]; ok {
 					return t, off, n
 				}
 			}
 		}
-		i := off
-		for i < len(key) && key[i] != '.' {
-			i++
-		}
-		off = i + 1
 	}
 	return nil, 0, 0
 }
 
 // soaNS builds a zone's SOA and NS records.
-func soaNS(cfg *config.Config, cat *settings.Catalog, apex string, ttl uint32) (*dns.SOA, []dns.RR) {
-	d := cfg.DNS
-	ns := d.Nameservers
-	if len(ns) == 0 && len(cat.Providers) > 0 {
-		ns = []string{"ns." + cat.Providers[0].ID}
-	}
+func soaNS(d *params, apex string) (*dns.SOA, []dns.RR) {
 	mbox := "hostmaster." + apex
-	if d.Hostmaster != "" {
-		local, domain, _ := strings.Cut(d.Hostmaster, "@")
+	if d.hostmaster != "" {
+		local, domain, _ := strings.Cut(d.hostmaster, "@")
 		mbox = local + "." + dns.Fqdn(domain)
 	}
 	soa := &dns.SOA{
-		Hdr:     dns.RR_Header{Name: apex, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      dns.Fqdn(ns[0]),
+		Hdr:     dns.RR_Header{Name: apex, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: d.ttl},
+		Ns:      dns.Fqdn(d.nameservers[0]),
 		Mbox:    mbox,
-		Serial:  d.Serial,
+		Serial:  d.serial,
 		Refresh: 3600,
 		Retry:   600,
 		Expire:  1209600,
-		Minttl:  uint32(d.NegativeTTL),
+		Minttl:  d.negativeTTL,
 	}
 	var out []dns.RR
-	for _, n := range ns {
-		out = append(out, &dns.NS{Hdr: dns.RR_Header{Name: apex, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl}, Ns: dns.Fqdn(n)})
+	for _, n := range d.nameservers {
+		out = append(out, &dns.NS{Hdr: dns.RR_Header{Name: apex, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: d.ttl}, Ns: dns.Fqdn(n)})
 	}
 	return soa, out
 }

@@ -35,6 +35,7 @@ import (
 
 	"mailautoconf/internal/address"
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
 )
@@ -45,13 +46,14 @@ var templateFiles embed.FS
 //go:embed assets/style.css
 var styleCSS []byte
 
-// Paths served by this package. ProfilePath belongs to the mobileconfig
-// endpoint; the page only links to it.
+// Paths of the service's route table (internal/route) the page serves or
+// links to. ProfilePath belongs to the mobileconfig endpoint; the page only
+// links to it.
 const (
-	SettingsPath = "/settings"
-	QRPath       = "/settings/qr.png"
-	StylePath    = "/settings/style.css"
-	ProfilePath  = "/mobileconfig"
+	SettingsPath = route.SettingsPath
+	QRPath       = route.QRPath
+	StylePath    = route.StylePath
+	ProfilePath  = route.ProfilePath
 )
 
 // Both are parsed once at start-up and only read afterwards.
@@ -146,19 +148,20 @@ func newBrand(p *settings.Provider) *brand {
 	return b
 }
 
-// groups sorts a provider's published servers into the IMAP, POP3 and
-// SMTP tables, in configured (preference) order within each.
+// groups sorts the servers clients are told about (settings.Provider.Servers)
+// into the IMAP, POP3 and SMTP tables, in configured (preference) order
+// within each.
 func groups(p *settings.Provider) []group {
 	var out []group
 	for _, proto := range []string{config.TypeIMAP, config.TypePOP3, config.TypeSMTP} {
 		g := group{Protocol: proto}
 		for _, s := range p.Servers {
-			if s.Type != proto || (s.Security == config.SecurityPlain && !p.PublishPlain) {
+			if s.Type != proto {
 				continue
 			}
 			g.Rows = append(g.Rows, row{
 				Host: s.Host, Port: s.Port, Security: s.Security,
-				Auth: s.Authentication, Plain: s.Security == config.SecurityPlain,
+				Auth: s.Authentication, Plain: !s.Encrypted(),
 				username: s.Username,
 			})
 		}
@@ -206,6 +209,15 @@ type data struct {
 	Outgoing   []group
 	ProfileURL string
 	QRURL      string
+
+	// Parts and Hints are the order of the page's parts and of the
+	// hints among them for the visitor's device (layoutFor).
+	Parts, Hints []string
+	// OutlookURL is the Autodiscover URL Outlook reaches through the
+	// _autodiscover._tcp record when it names another host than
+	// autodiscover.<domain>; Outlook asks before it uses it. Empty
+	// otherwise.
+	OutlookURL string
 }
 
 type langLink struct {
@@ -286,13 +298,22 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			return r.write(c, http.StatusOK, b, forms[e][langs.index(m)])
 		}
 
-		d := data{T: m, ExplicitLang: explicit, Brand: b, StyleURL: styleURL, Input: raw}
+		// What was typed is shown back to be corrected, with every
+		// character the address alphabet refuses (and any byte that is
+		// not UTF-8) as U+FFFD: no direction override or invisible
+		// character on the page, no noncharacter in the document.
+		d := data{T: m, ExplicitLang: explicit, Brand: b, StyleURL: styleURL, Input: address.Displayable(raw)}
 		d.Langs = langLinks(m, url.Values{"emailaddress": {raw}})
 		code := http.StatusOK
 		s, err := cat.ForAddress(raw)
 		switch {
 		case err == nil:
 			web.Note(c, s)
+			// The User-Agent orders the page (layoutFor); caches
+			// must not hand one device's order to another.
+			h.Add("Vary", "User-Agent")
+			l := layoutFor(req.UserAgent())
+			d.Parts, d.Hints = l.parts, l.hints
 			pv := r.providers[s.Provider.Index]
 			d.Brand = pv.brand
 			d.Address = s.Address.String()
@@ -305,11 +326,12 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 					d.Incoming = append(d.Incoming, lg)
 				}
 			}
+			if t := s.Provider.AutodiscoverTarget; t != "" {
+				d.OutlookURL = "https://" + t + "/autodiscover/autodiscover.xml"
+			}
 			q := url.Values{"emailaddress": {d.Address}}.Encode()
 			d.ProfileURL = ProfilePath + "?" + q
-			if _, err := publicURL(req, ProfilePath, q); err == nil {
-				d.QRURL = QRPath + "?" + q
-			}
+			d.QRURL = QRPath + "?" + q
 		case strings.TrimSpace(raw) == "":
 			code, d.Problem, d.Input = http.StatusBadRequest, m.EmptyAddress, ""
 		case errors.Is(err, settings.ErrUnknownDomain):
@@ -377,17 +399,4 @@ func StyleHandler(c echo.Context) error {
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("X-Content-Type-Options", "nosniff")
 	return c.Blob(http.StatusOK, "text/css; charset=utf-8", styleCSS)
-}
-
-// Register adds the page's routes (GET and HEAD) to e.
-func Register(e *echo.Echo, current func() (*settings.Catalog, *Renderer)) {
-	page := Handler(current)
-	qr := QRHandler(current)
-	for _, rt := range []struct {
-		path string
-		h    echo.HandlerFunc
-	}{{"/", page}, {SettingsPath, page}, {QRPath, qr}, {StylePath, StyleHandler}} {
-		e.GET(rt.path, rt.h)
-		e.HEAD(rt.path, rt.h)
-	}
 }

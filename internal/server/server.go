@@ -16,16 +16,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/net/netutil"
 
-	"mailautoconf/autoconfig"
-	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
-	"mailautoconf/internal/dnsserver"
 	"mailautoconf/internal/metrics"
-	"mailautoconf/internal/page"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
-	"mailautoconf/mobileconfig"
 )
 
 // Limits that protect the service from slow or greedy clients. Every
@@ -39,49 +34,6 @@ const (
 	MaxBodyBytes      = 64 << 10
 	DrainTimeout      = 10 * time.Second
 )
-
-// State is everything rendered from one configuration. It is replaced as a
-// whole on reload, so a request sees either the old or the new configuration,
-// never a mix.
-type State struct {
-	Catalog    *settings.Catalog
-	Autoconfig *autoconfig.Renderer
-	// Mobileconfig renders (and signs) Apple profiles; it holds the
-	// signing certificate, so a reload re-reads renewed files.
-	Mobileconfig *mobileconfig.Renderer
-	// Autodiscover renders Microsoft Autodiscover (POX and v2 JSON).
-	Autodiscover *autodiscover.Renderer
-	// DNS is the zones of the authoritative DNS server, packed once.
-	DNS *dnsserver.Zones
-	// Page is the settings page for people.
-	Page *page.Renderer
-}
-
-// NewState renders a validated configuration.
-func NewState(cfg *config.Config) (*State, error) {
-	cat := settings.New(cfg)
-	ac, err := autoconfig.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	mc, err := mobileconfig.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	ad, err := autodiscover.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	zones, err := dnsserver.New(cat)
-	if err != nil {
-		return nil, fmt.Errorf("building DNS zones: %w", err)
-	}
-	pg, err := page.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, DNS: zones, Page: pg}, nil
-}
 
 // Options configure a Server. Empty listen addresses fall back to the
 // configuration's listen section.
@@ -131,9 +83,16 @@ type Server struct {
 	echo    *echo.Echo
 	metrics *metrics.Metrics
 	certs   *certStore
-	proxies atomic.Pointer[proxies]
-	limits  config.Limits
-	logAddr bool
+	// applyMu serialises the builds of new states (reloads, new extra
+	// domains) and the opening of listeners.
+	applyMu sync.Mutex
+	// extra is the domains of other sources in force (SetExtraDomains).
+	extra []settings.Domain
+	// started is the configuration the listeners were opened with.
+	started *config.Config
+	// routeOf finds the route a request was routed to, for its endpoint
+	// name and whether it is an operator endpoint.
+	routeOf route.Index
 	// ctxPool recycles the per-request *web.Context (see observe).
 	ctxPool sync.Pool
 
@@ -145,9 +104,10 @@ type Server struct {
 
 // listener is one HTTP(S) server with its socket.
 type listener struct {
-	name string
-	ln   net.Listener
-	srv  *http.Server
+	name  string
+	ln    net.Listener
+	srv   *http.Server
+	conns *connLimit // limits.max_connections, changed on reload
 }
 
 // New creates a server for a configuration. It does not listen yet.
@@ -178,11 +138,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{
 		opts:    opts,
 		log:     opts.Logger,
-		metrics: metrics.New(opts.Version, cfg.Metrics.PerDomain),
-		limits:  cfg.Limits,
-		logAddr: cfg.Log.Addresses,
+		metrics: metrics.New(opts.Version),
+		started: cfg,
+		routeOf: route.NewIndex(),
 	}
-	if err := s.apply(cfg); err != nil {
+	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
 	}
 	if opts.HTTPSAddr != "" {
@@ -190,37 +150,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			return nil, errors.New("HTTPS needs at least one entry in tls.certificates")
 		}
 	}
-	s.echo = s.routes()
+	e, err := s.routes()
+	if err != nil {
+		return nil, err
+	}
+	s.echo = e
 	return s, nil
-}
-
-// apply renders cfg and puts it in force together with its certificates and
-// trusted proxies. Nothing changes when any part fails.
-func (s *Server) apply(cfg *config.Config) error {
-	st, err := NewState(cfg)
-	if err != nil {
-		return err
-	}
-	certs, err := loadCerts(cfg.TLS.Certificates)
-	if err != nil {
-		return err
-	}
-	px, err := newProxies(cfg.TrustedProxies)
-	if err != nil {
-		return err
-	}
-	if s.certs == nil {
-		s.certs = &certStore{}
-	}
-	s.certs.set(certs, s.metrics)
-	s.proxies.Store(px)
-	s.state.Store(st)
-	n := 0
-	for _, p := range cfg.Providers {
-		n += len(p.Domains) + len(p.Aliases)
-	}
-	s.metrics.Domains.Set(float64(n))
-	return nil
 }
 
 // State returns the configuration in force.
@@ -228,23 +163,6 @@ func (s *Server) State() *State { return s.state.Load() }
 
 // Metrics returns the server's metrics, e.g. for the DNS server to count.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
-
-// Reload replaces the configuration. On error the old one stays in force.
-// Either way the reload metrics record the result.
-func (s *Server) Reload(cfg *config.Config) error {
-	if err := s.apply(cfg); err != nil {
-		s.metrics.Reloads.WithLabelValues("failure").Inc()
-		s.metrics.LastReloadOK.Set(0)
-		return fmt.Errorf("reloading configuration: %w", err)
-	}
-	s.metrics.Reloads.WithLabelValues("success").Inc()
-	s.metrics.LastReloadOK.Set(1)
-	s.metrics.LastReloadTime.SetToCurrentTime()
-	if s.opts.Reloaded != nil {
-		s.opts.Reloaded()
-	}
-	return nil
-}
 
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s }
@@ -264,6 +182,8 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 
 // Listen opens the listeners. Addr and friends are valid afterwards.
 func (s *Server) Listen() error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.startWatching()
 	open := func(name, addr string, h http.Handler, tlsConfig *tls.Config) error {
 		ln, err := net.Listen("tcp", addr)
@@ -271,14 +191,12 @@ func (s *Server) Listen() error {
 			s.closeListeners()
 			return fmt.Errorf("listening for %s on %s: %w", name, addr, err)
 		}
-		if max := s.limits.MaxConnections; max > 0 {
-			ln = netutil.LimitListener(ln, max)
-		}
+		conns := newConnLimit(s.State().limits.MaxConnections)
 		srv := s.newHTTPServer(h)
 		if tlsConfig != nil {
 			srv.TLSConfig = tlsConfig
 		}
-		s.listeners = append(s.listeners, &listener{name: name, ln: ln, srv: srv})
+		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(ln), srv: srv, conns: conns})
 		return nil
 	}
 	if err := open("http", s.opts.HTTPAddr, s, nil); err != nil {

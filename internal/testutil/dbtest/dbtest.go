@@ -28,11 +28,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// RequireAllEnv is the variable that turns a missing server binary into a
-// test failure instead of a skip.
-const RequireAllEnv = "MAILAUTOCONF_REQUIRE_ALL"
+	"mailautoconf/internal/testutil"
+)
 
 // StartTimeout bounds how long a server may take to accept connections.
 const StartTimeout = 60 * time.Second
@@ -47,15 +45,12 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// Missing skips the test (or fails it under MAILAUTOCONF_REQUIRE_ALL=1) with
-// a message naming the Debian package that provides the missing binary.
-func Missing(t testing.TB, what, pkg string, err error) {
+// missing ends the test for a server binary that is not installed, through
+// testutil.Missing: skipped (and noted in the skip log) or, under
+// MAILAUTOCONF_REQUIRE_ALL=1, failed.
+func missing(t testing.TB, what, pkg string, err error) {
 	t.Helper()
-	msg := fmt.Sprintf("%s not available (apt-get install %s; .ci/deps installs it): %v", what, pkg, err)
-	if os.Getenv(RequireAllEnv) == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testutil.Missing(t, fmt.Sprintf("%s not available: %v", what, err), "apt-get install "+pkg+"; .ci/deps installs it")
 }
 
 // findBinary looks for name on PATH and then in dirs.

@@ -54,15 +54,15 @@ func StartLDAP(t testing.TB, opts LDAPOptions) *LDAP {
 	t.Helper()
 	bin, err := findBinary("slapd", "/usr/sbin")
 	if err != nil {
-		Missing(t, "OpenLDAP", "slapd", err)
+		missing(t, "OpenLDAP", "slapd", err)
 	}
 	schemaDir := "/etc/ldap/schema"
 	if _, err := os.Stat(filepath.Join(schemaDir, "cosine.schema")); err != nil {
-		Missing(t, "OpenLDAP's schema files", "slapd", err)
+		missing(t, "OpenLDAP's schema files", "slapd", err)
 	}
 	moduleDir := "/usr/lib/ldap"
 	if _, err := os.Stat(filepath.Join(moduleDir, "back_mdb.so")); err != nil {
-		Missing(t, "OpenLDAP's back-mdb module", "slapd", err)
+		missing(t, "OpenLDAP's back-mdb module", "slapd", err)
 	}
 	l := &LDAP{bin: bin, dir: t.TempDir()}
 	if err := os.WriteFile(filepath.Join(l.dir, "iredmail.schema"), iredmailSchema, 0o644); err != nil {

@@ -32,11 +32,11 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
 	bin, err := findBinary("mariadbd", "/usr/sbin")
 	if err != nil {
-		Missing(t, "MariaDB", "mariadb-server", err)
+		missing(t, "MariaDB", "mariadb-server", err)
 	}
 	install, err := findBinary("mariadb-install-db", "/usr/bin")
 	if err != nil {
-		Missing(t, "MariaDB's mariadb-install-db", "mariadb-server", err)
+		missing(t, "MariaDB's mariadb-install-db", "mariadb-server", err)
 	}
 	acct, err := unprivileged()
 	if err != nil {

@@ -34,11 +34,11 @@ func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bin, err := findBinary("postgres", pgDirs...)
 	if err != nil {
-		Missing(t, "PostgreSQL", "postgresql", err)
+		missing(t, "PostgreSQL", "postgresql", err)
 	}
 	initdb, err := findBinary("initdb", filepath.Dir(bin))
 	if err != nil {
-		Missing(t, "PostgreSQL's initdb", "postgresql", err)
+		missing(t, "PostgreSQL's initdb", "postgresql", err)
 	}
 	acct, err := unprivileged()
 	if err != nil {

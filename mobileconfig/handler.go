@@ -1,0 +1,96 @@
+package mobileconfig
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"mailautoconf/internal/bufpool"
+	"mailautoconf/internal/config"
+	"mailautoconf/internal/settings"
+	"mailautoconf/internal/web"
+)
+
+// MaxNameLength bounds the sender's name (in characters).
+const MaxNameLength = 200
+
+// checkName validates the sender's name typed by a user.
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if !utf8.ValidString(name) {
+		return "", errBadRequest{"name is not valid UTF-8"}
+	}
+	if utf8.RuneCountInString(name) > MaxNameLength {
+		return "", errBadRequest{fmt.Sprintf("name is longer than %d characters", MaxNameLength)}
+	}
+	for _, c := range name {
+		// Control characters are not allowed in XML 1.0 (or make no
+		// sense in a name); U+FFFE/U+FFFF are not XML characters.
+		if unicode.IsControl(c) || c == 0xfffe || c == 0xffff {
+			return "", errBadRequest{"name contains a control character"}
+		}
+	}
+	return name, nil
+}
+
+// Handler serves GET /mobileconfig?emailaddress=…[&name=…][&protocol=imap|pop3].
+// current returns the catalog and renderer of the configuration in force,
+// so a reload never mixes two configurations within one request.
+func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
+	var bufs bufpool.Pool
+	return func(c echo.Context) error {
+		cat, r := current()
+		req := c.Request()
+		s, err := web.ResolveAddress(c, cat)
+		if err != nil {
+			return web.Error(c, err)
+		}
+		proto, _ := web.Query(req, "protocol")
+		proto = strings.ToLower(strings.TrimSpace(proto))
+		if proto == "pop" {
+			proto = config.TypePOP3
+		}
+		name, _ := web.Query(req, "name")
+		if name, err = checkName(name); err != nil {
+			return c.String(http.StatusBadRequest, err.Error()+"\n")
+		}
+		// The property list goes into a pooled buffer; the response
+		// writer has copied it when Blob returns. A signed profile is
+		// a new slice (or the cache's), never the buffer.
+		buf := bufs.Get()
+		defer bufs.Put(buf)
+		body, err := r.Unsigned((*buf)[:0], Request{Settings: s, Protocol: proto, Name: name})
+		if err == nil {
+			*buf = body[:0]
+			if r.signer != nil {
+				body, err = r.sign(body)
+			}
+		}
+		if err != nil {
+			// Inside the branch: errors.As makes bad escape to the heap.
+			var bad errBadRequest
+			switch {
+			case errors.As(err, &bad):
+				return c.String(http.StatusBadRequest, bad.msg+"\n")
+			case errors.Is(err, ErrNoServer):
+				return c.String(http.StatusNotFound, ErrNoServer.Error()+"\n")
+			}
+			return fmt.Errorf("mobileconfig for %s: %w", s.Provider.ID, err)
+		}
+		// Both values in one slice, each capped at length one so that
+		// an Add appends elsewhere; the keys are canonical already.
+		h := c.Response().Header()
+		v := make([]string, 2)
+		v[0] = contentDisposition(s.Address.Local, s.Address.Domain)
+		// The profile names a person's mailbox: no shared cache keeps it.
+		v[1] = "private, no-store"
+		h[echo.HeaderContentDisposition] = v[0:1:1]
+		h[echo.HeaderCacheControl] = v[1:2:2]
+		return web.Blob(c, http.StatusOK, ContentType, body)
+	}
+}

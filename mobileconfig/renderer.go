@@ -1,0 +1,177 @@
+package mobileconfig
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"howett.net/plist"
+
+	"mailautoconf/internal/settings"
+	"mailautoconf/internal/tmpl"
+)
+
+// SignedCacheSize bounds the number of signed profiles kept per
+// configuration. A signature costs far more than rendering (see the
+// benchmarks), and people tend to download a profile more than once.
+const SignedCacheSize = 2048
+
+// Renderer holds the compiled profiles of every provider of a catalog and
+// the signer of the configuration, if any.
+type Renderer struct {
+	// docs[provider][protocol][withName]; nil when the provider has no
+	// server of that protocol.
+	docs [][len(protocols)][2]*tmpl.Template
+	// first is the index into protocols of each provider's first
+	// published incoming server type, the default protocol.
+	first  []int
+	ns     []uuid.UUID // per provider, the namespace of its UUIDs
+	signer *Signer
+	signed *lru.Cache[[sha256.Size]byte, []byte]
+}
+
+// NewRenderer renders every provider once and loads the signing
+// certificate the catalog's configuration names, if any.
+func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
+	signer, err := LoadSigner(cat.Config.SigningFiles())
+	if err != nil {
+		return nil, err
+	}
+	return newRenderer(cat, signer)
+}
+
+func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
+	n := len(cat.Providers)
+	r := &Renderer{
+		docs:   make([][len(protocols)][2]*tmpl.Template, n),
+		first:  make([]int, n),
+		ns:     make([]uuid.UUID, n),
+		signer: signer,
+	}
+	if signer != nil {
+		c, err := lru.New[[sha256.Size]byte, []byte](SignedCacheSize)
+		if err != nil {
+			return nil, fmt.Errorf("creating the signed-profile cache: %w", err)
+		}
+		r.signed = c
+	}
+	for i, p := range cat.Providers {
+		r.ns[i] = uuid.NewSHA1(uuid.NameSpaceDNS, []byte(p.ID))
+		r.first[i] = -1
+		for pi, proto := range protocols {
+			for named := range 2 {
+				doc, err := Document(p, proto, named == 1)
+				if errors.Is(err, ErrNoServer) {
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("building the profile of %s: %w", p.ID, err)
+				}
+				b, err := plist.MarshalIndent(doc, plist.XMLFormat, "\t")
+				if err != nil {
+					return nil, fmt.Errorf("rendering the profile of %s: %w", p.ID, err)
+				}
+				// The address is filled as local part, "@", domain:
+				// escaped part by part it reads the same, and a request
+				// need not build the address string.
+				text := strings.ReplaceAll(string(b)+"\n", tmpl.Marker(slotAddress),
+					tmpl.Marker(slotLocal)+"@"+tmpl.Marker(slotAddrDomain))
+				if r.docs[i][pi][named], err = tmpl.Compile(text, numSlots); err != nil {
+					return nil, fmt.Errorf("compiling the profile of %s: %w", p.ID, err)
+				}
+			}
+		}
+		for _, s := range p.Incoming() {
+			for pi, proto := range protocols {
+				if s.Type == proto && r.docs[i][pi][0] != nil {
+					r.first[i] = pi
+				}
+			}
+			if r.first[i] >= 0 {
+				break
+			}
+		}
+	}
+	return r, nil
+}
+
+// Request is what one profile is made for.
+type Request struct {
+	Settings settings.Settings // with an address
+	// Protocol is "imap" or "pop3"; empty means the provider's first
+	// incoming server type.
+	Protocol string
+	// Name is the sender's full name, or empty.
+	Name string
+}
+
+// Profile returns the profile for req: an XML property list, or the CMS
+// SignedData (DER) wrapping it when the configuration names a signing
+// certificate.
+func (r *Renderer) Profile(req Request) ([]byte, error) {
+	doc, err := r.Unsigned(nil, req)
+	if err != nil || r.signer == nil {
+		return doc, err
+	}
+	return r.sign(doc)
+}
+
+// sign returns the signed form of doc, from the cache when the same
+// profile was signed before. The result never shares memory with doc.
+func (r *Renderer) sign(doc []byte) ([]byte, error) {
+	key := sha256.Sum256(doc)
+	if b, ok := r.signed.Get(key); ok {
+		return b, nil
+	}
+	b, err := r.signer.Sign(doc)
+	if err != nil {
+		return nil, err
+	}
+	r.signed.Add(key, b)
+	return b, nil
+}
+
+// Unsigned appends the XML property list for req to dst.
+func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
+	s := req.Settings
+	if s.Address == nil {
+		return nil, errBadRequest{settings.ErrNoDomain.Error()}
+	}
+	i := s.Provider.Index
+	pi := r.first[i]
+	if req.Protocol != "" {
+		pi = -1
+		for j, proto := range protocols {
+			if req.Protocol == proto {
+				pi = j
+			}
+		}
+		if pi < 0 {
+			return nil, errBadRequest{"protocol must be imap or pop3"}
+		}
+	}
+	if pi < 0 || r.docs[i][pi][0] == nil {
+		return nil, fmt.Errorf("%s: %w", protocols[max(pi, 0)], ErrNoServer)
+	}
+	named := 0
+	if req.Name != "" {
+		named = 1
+	}
+	t := r.docs[i][pi][named]
+	if dst == nil {
+		dst = make([]byte, 0, t.Size()+512)
+	}
+	ids := derive(r.ns[i], s.Address.Local, s.Address.Domain)
+	return t.Append(dst,
+		"", // the address: local part, "@", domain
+		tmpl.EscapeXML(s.Address.Local),
+		s.Address.Domain,
+		ids[:len(ids)-2*uuidLen],
+		ids[len(ids)-2*uuidLen:len(ids)-uuidLen],
+		ids[len(ids)-uuidLen:],
+		tmpl.EscapeXML(req.Name),
+	), nil
+}
