@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -64,14 +63,4 @@ func checkDirectory(cfg *config.Config, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "directory (%s): mailbox lookup works (%s: %s)\n", src.Kind(), probe, state)
 	return nil
-}
-
-// warnDirectoryNotServed says that serve does not read the directory
-// block yet: it is checked (and check connects to it), but the catalog
-// is built from the configuration file's domains alone. Without the
-// warning the block would be silently ignored.
-func warnDirectoryNotServed(cfg *config.Config, log *slog.Logger) {
-	if cfg.Directory != nil {
-		log.Warn("directory: this version checks the directory block (mailautoconf check reads it) but does not serve its domains and mailboxes yet; only the configuration file's domains are served")
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/directory"
 	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/server"
 )
@@ -188,7 +189,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(h)
-	warnDirectoryNotServed(cfg, log)
 	srv, err := server.New(cfg, server.Options{
 		HTTPAddr:    *httpAddr,
 		HTTPSAddr:   *httpsAddr,
@@ -203,6 +203,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.Directory != nil {
+		// The directory's domains (or the ones kept in storage) are in
+		// the catalog before the first request; later reads swap in a
+		// new catalog from the loader's goroutine.
+		dir, err := directory.Start(ctx, cfg.Directory, srv, srv.Metrics().Registry, log, directory.LoaderOptions{})
+		if err != nil {
+			fmt.Fprintf(stderr, "directory: %v\n", err)
+			return 1
+		}
+		go dir.Run(ctx)
+	}
 	tuneGC(log)
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -214,8 +227,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  dig -p %d @%s _imaps._tcp.example.com SRV\n", a.Port, a.IP)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("server stopped", "err", err)
 		return 1

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"mailautoconf/internal/config"
 )
 
 func TestCheck(t *testing.T) {
@@ -35,7 +32,7 @@ func TestCheck(t *testing.T) {
 	if !strings.Contains(out.String(), "OK, 1 provider(s), 1 domain(s)") {
 		t.Errorf("check good said %q", out.String())
 	}
-	if !strings.Contains(out.String(), `read at start only (a reload keeps the running values, restart to change them): listen.http="" listen.https="" listen.dns="" listen.metrics="" log.format=""`) {
+	if !strings.Contains(out.String(), `read at start only (a reload keeps the running values, restart to change them): listen.http="" listen.https="" listen.dns="" listen.metrics="" log.format="" directory=""`) {
 		t.Errorf("check does not name the keys read at start only: %q", out.String())
 	}
 	out.Reset()
@@ -222,25 +219,5 @@ providers:
 	if code := run([]string{"check", "--config", write("SELECT name FROM domains")}, &out, &errb); code != 1 ||
 		!strings.Contains(errb.String(), "directory: reading the domains from sqlite: domains query: SQL logic error: no such table: domains") {
 		t.Errorf("bad query: exit %d, %q", code, errb.String())
-	}
-}
-
-// TestDirectoryNotServedWarning: serve says that it does not serve a
-// directory block yet, instead of ignoring it silently.
-func TestDirectoryNotServedWarning(t *testing.T) {
-	var b bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&b, nil))
-	cfg, err := config.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	warnDirectoryNotServed(cfg, log)
-	if b.Len() != 0 {
-		t.Errorf("warned without a directory block: %s", b.String())
-	}
-	cfg.Directory = &config.Directory{SQL: &config.DirectorySQL{Driver: "sqlite"}}
-	warnDirectoryNotServed(cfg, log)
-	if !strings.Contains(b.String(), "level=WARN") || !strings.Contains(b.String(), "does not serve its domains and mailboxes yet") {
-		t.Errorf("log: %s", b.String())
 	}
 }

@@ -30,6 +30,7 @@ Options:
 
 Prints the DNS records of the served domains (all, or the DOMAINs given) as
 zone-file lines, for publishing them in a DNS server you already run.
+With a directory block, its domains are read once and printed too.
 
 Options:
 `

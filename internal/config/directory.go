@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -349,4 +352,20 @@ func (v *validator) ldapAttr(path, name string, required bool) {
 			return
 		}
 	}
+}
+
+// Fingerprint names a directory block in a few characters that change
+// with any of its values: the source's kind and a hash of the block (which
+// holds secrets, so it is not shown itself). Empty without a block.
+func (d *Directory) Fingerprint() string {
+	if d == nil {
+		return ""
+	}
+	kind := "ldap"
+	if d.SQL != nil {
+		kind = d.SQL.Driver
+	}
+	b, _ := json.Marshal(d) // plain data: cannot fail
+	sum := sha256.Sum256(b)
+	return kind + " " + hex.EncodeToString(sum[:6])
 }

@@ -194,3 +194,28 @@ directory:
 		})
 	}
 }
+
+// TestDirectoryFingerprint: a reload that changes the directory block is
+// told apart (it is read at start only), without showing the block's
+// secrets.
+func TestDirectoryFingerprint(t *testing.T) {
+	parse := func(query string) *Config {
+		t.Helper()
+		c, err := Parse("c.yaml", []byte(`
+directory:
+  sql: {driver: postgres, dsn: "postgres://u:SECRET@db/mail", domains: "`+query+`"}
+`+providerYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b, c := parse("SELECT domain FROM domain"), parse("SELECT domain FROM domain"), parse("SELECT domain FROM domains")
+	fa := a.Directory.Fingerprint()
+	if fa != b.Directory.Fingerprint() || fa == c.Directory.Fingerprint() || !strings.HasPrefix(fa, "postgres ") || strings.Contains(fa, "SECRET") {
+		t.Errorf("fingerprints %q %q %q", fa, b.Directory.Fingerprint(), c.Directory.Fingerprint())
+	}
+	if (*Directory)(nil).Fingerprint() != "" {
+		t.Error("no block, yet a fingerprint")
+	}
+}

@@ -78,8 +78,9 @@ type KeyValue struct{ Key, Value string }
 
 // StartOnly lists the keys that take effect only when the service starts,
 // with their values: the listen addresses (the sockets stay open across a
-// reload, so that no request in flight is dropped) and the log format. A
-// reload rebuilds everything else.
+// reload, so that no request in flight is dropped), the log format, and the
+// directory block (its source is opened once; its domains are re-read all
+// the time anyway). A reload rebuilds everything else.
 func (c *Config) StartOnly() []KeyValue {
 	return []KeyValue{
 		{"listen.http", c.Listen.HTTP},
@@ -87,6 +88,7 @@ func (c *Config) StartOnly() []KeyValue {
 		{"listen.dns", c.Listen.DNS},
 		{"listen.metrics", c.Listen.Metrics},
 		{"log.format", c.Log.Format},
+		{"directory", c.Directory.Fingerprint()},
 	}
 }
 

@@ -156,8 +156,8 @@ func Open(d *config.Directory, s Settings) (Source, error) {
 }
 
 // secret returns the inline value, or the file's content without the
-// trailing line break editors add. The file is read at every Open, so a
-// reload picks up a rotated password.
+// trailing line break editors add. It is read when the source is opened,
+// at start: the connection pools keep the password they were given.
 func secret(inline, file string) (string, error) {
 	if file == "" {
 		return inline, nil

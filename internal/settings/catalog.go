@@ -17,7 +17,11 @@ type Domain struct {
 	// Name is the domain as the source has it: "example.com", a Unicode
 	// name, or "*.example.org" for every name below example.org.
 	Name string
-	// Provider is the id of a configured provider.
+	// Provider is the id of a configured provider; empty for the
+	// configuration's first provider (a table without a provider column:
+	// the common case of a hoster with one mail platform). It is resolved
+	// when the catalog is built, so a reload that reorders the providers
+	// moves such domains with the first one.
 	Provider string
 	// AliasOf makes Name an alias domain of that provider domain (see
 	// config.ParseAlias); empty for an ordinary domain.
@@ -80,6 +84,9 @@ func New(c *config.Config, extra ...Domain) *Catalog {
 	}
 	for _, d := range extra {
 		p, ok := byID[config.NormalizeHost(d.Provider)]
+		if d.Provider == "" && len(cat.Providers) > 0 {
+			p, ok = cat.Providers[0], true
+		}
 		switch {
 		case !ok:
 			cat.skip(d, fmt.Sprintf("no provider has the id %q", d.Provider))

@@ -38,6 +38,8 @@ func TestExtraDomains(t *testing.T) {
 		{Name: "alias3.test", Provider: "mail.example.com", AliasOf: "example.org"},
 		{Name: "alias.test", Provider: "mail.example.com", AliasOf: "example.com"},
 		{Name: "bücher.example", Provider: "mail.example.com"},
+		{Name: "first.test"}, // no provider: the first one
+		{Name: "first-alias.test", AliasOf: "first.test"},
 	}
 	cat := New(parse(t, twoProviders), extra...)
 	wantSkipped := []Skipped{
@@ -67,6 +69,8 @@ func TestExtraDomains(t *testing.T) {
 		{"a@exa-mple.net", "", ""},
 		{"a@nobody.test", "", ""},
 		{"a@shops.example", "", ""},
+		{"a@first.test", "mail.example.com", ""},
+		{"a@first-alias.test", "mail.example.com", "first.test"},
 	}
 	for _, c := range cases {
 		s, err := cat.ForAddress(c.addr)
@@ -80,7 +84,7 @@ func TestExtraDomains(t *testing.T) {
 			t.Errorf("%s: provider %s, canonical %q; want %s, %q", c.addr, s.Provider.ID, s.CanonicalDomain, c.provider, c.canonical)
 		}
 	}
-	if got, want := cat.Providers[0].Domains, []string{"example.com", "*.kunden.example", "xn--bcher-kva.example"}; !slices.Equal(got, want) {
+	if got, want := cat.Providers[0].Domains, []string{"example.com", "*.kunden.example", "xn--bcher-kva.example", "first.test"}; !slices.Equal(got, want) {
 		t.Errorf("domains of the first provider %q, want %q", got, want)
 	}
 	// Without extra domains nothing is skipped and the catalog is the
