@@ -121,21 +121,48 @@ type Renderer struct {
 func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 	r := &Renderer{docs: make([]*tmpl.Template, len(cat.Providers))}
 	for i, p := range cat.Providers {
-		s, err := Document(p).WriteToString()
-		if err != nil {
-			return nil, fmt.Errorf("rendering autoconfig for %s: %w", p.ID, err)
-		}
-		if r.docs[i], err = tmpl.Compile(s, numSlots); err != nil {
-			return nil, fmt.Errorf("compiling autoconfig for %s: %w", p.ID, err)
+		var err error
+		if r.docs[i], err = compileDocument(p); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
 }
 
+func compileDocument(p *settings.Provider) (*tmpl.Template, error) {
+	s, err := Document(p).WriteToString()
+	if err != nil {
+		return nil, fmt.Errorf("rendering autoconfig for %s: %w", p.ID, err)
+	}
+	t, err := tmpl.Compile(s, numSlots)
+	if err != nil {
+		return nil, fmt.Errorf("compiling autoconfig for %s: %w", p.ID, err)
+	}
+	return t, nil
+}
+
+// memoKey is this renderer's key in a mailbox's settings.Variant.
+type memoKey struct{}
+
+// template returns the compiled document of p: the catalog's, or for a
+// provider built for one mailbox (a login name and servers from the
+// hoster's directory) its own, compiled once for that mailbox. Should that
+// fail (it cannot for a checked mailbox), the domain's document serves.
+func (r *Renderer) template(p *settings.Provider) *tmpl.Template {
+	if p.Variant == nil {
+		return r.docs[p.Index]
+	}
+	t, err := p.Variant.Memo(memoKey{}, func() (any, error) { return compileDocument(p) })
+	if err != nil {
+		return r.docs[p.Index]
+	}
+	return t.(*tmpl.Template)
+}
+
 // Append appends the document for s to dst. Without an address the
 // %EMAIL…% placeholders stay for the client to fill.
 func (r *Renderer) Append(dst []byte, s settings.Settings) []byte {
-	t := r.docs[s.Provider.Index]
+	t := r.template(s.Provider)
 	if dst == nil {
 		dst = make([]byte, 0, t.Size()+128)
 	}
@@ -167,6 +194,9 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if err != nil {
 			return web.Error(c, err)
 		}
+		// The mailbox's own login name and servers, when the hoster's
+		// directory has them (bounded wait; unknown: the domain's).
+		s = cat.WithMailbox(c.Request().Context(), s)
 		buf := bufs.Get()
 		defer bufs.Put(buf)
 		*buf = r.Append(*buf, s)

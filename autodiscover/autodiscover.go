@@ -287,8 +287,8 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 	id := serverID(cat)
 	var err error
 	for i, p := range cat.Providers {
-		if r.settings[i], err = compileAddress(Document(p)); err != nil {
-			return nil, fmt.Errorf("rendering autodiscover for %s: %w", p.ID, err)
+		if r.settings[i], err = compileSettings(p); err != nil {
+			return nil, err
 		}
 		if p.ActiveSyncURL == "" {
 			continue
@@ -316,6 +316,33 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 		}
 	}
 	return r, nil
+}
+
+func compileSettings(p *settings.Provider) (*tmpl.Template, error) {
+	t, err := compileAddress(Document(p))
+	if err != nil {
+		return nil, fmt.Errorf("rendering autodiscover for %s: %w", p.ID, err)
+	}
+	return t, nil
+}
+
+// memoKey is this renderer's key in a mailbox's settings.Variant.
+type memoKey struct{}
+
+// settingsOf returns the compiled settings answer of p: the catalog's, or
+// for a provider built for one mailbox (its login name and servers from
+// the hoster's directory) its own, compiled once for that mailbox. Should
+// compiling fail (it cannot for a checked mailbox), the domain's answer
+// serves.
+func (r *Renderer) settingsOf(p *settings.Provider) *tmpl.Template {
+	if p.Variant == nil {
+		return r.settings[p.Index]
+	}
+	t, err := p.Variant.Memo(memoKey{}, func() (any, error) { return compileSettings(p) })
+	if err != nil {
+		return r.settings[p.Index]
+	}
+	return t.(*tmpl.Template)
 }
 
 // serverID is the Id attribute of error answers. It identifies the
@@ -377,7 +404,7 @@ func (r *Renderer) AppendSettings(dst []byte, s settings.Settings) []byte {
 		c := s.Canonical()
 		return appendAddress(dst, r.redirect, c.Local, c.Domain)
 	}
-	return appendAddress(dst, r.settings[s.Provider.Index], s.Address.Local, s.Address.Domain)
+	return appendAddress(dst, r.settingsOf(s.Provider), s.Address.Local, s.Address.Domain)
 }
 
 // Mobile returns the mobilesync answer, and false when the provider has no

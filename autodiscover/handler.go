@@ -127,6 +127,13 @@ func answer(c echo.Context, dst []byte, current Current, ar Request, now time.Ti
 	}
 	web.Note(c, s)
 	if !mobile {
+		// The mailbox's own login name and servers, when the hoster's
+		// directory has them (bounded wait; unknown: the domain's). An
+		// alias address is redirected first and looked up when Outlook
+		// asks again with the canonical one.
+		if s.CanonicalDomain == "" {
+			s = cat.WithMailbox(c.Request().Context(), s)
+		}
 		return r.AppendSettings(dst, s)
 	}
 	if doc, ok := r.AppendMobile(dst, s); ok {

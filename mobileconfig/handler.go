@@ -50,6 +50,9 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if err != nil {
 			return web.Error(c, err)
 		}
+		// The mailbox's own login name and servers, when the hoster's
+		// directory has them (bounded wait; unknown: the domain's).
+		s = cat.WithMailbox(req.Context(), s)
 		proto, _ := web.Query(req, "protocol")
 		proto = strings.ToLower(strings.TrimSpace(proto))
 		if proto == "pop" {

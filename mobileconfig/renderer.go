@@ -61,28 +61,9 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 	for i, p := range cat.Providers {
 		r.ns[i] = uuid.NewSHA1(uuid.NameSpaceDNS, []byte(p.ID))
 		r.first[i] = -1
-		for pi, proto := range protocols {
-			for named := range 2 {
-				doc, err := Document(p, proto, named == 1)
-				if errors.Is(err, ErrNoServer) {
-					continue
-				}
-				if err != nil {
-					return nil, fmt.Errorf("building the profile of %s: %w", p.ID, err)
-				}
-				b, err := plist.MarshalIndent(doc, plist.XMLFormat, "\t")
-				if err != nil {
-					return nil, fmt.Errorf("rendering the profile of %s: %w", p.ID, err)
-				}
-				// The address is filled as local part, "@", domain:
-				// escaped part by part it reads the same, and a request
-				// need not build the address string.
-				text := strings.ReplaceAll(string(b)+"\n", tmpl.Marker(slotAddress),
-					tmpl.Marker(slotLocal)+"@"+tmpl.Marker(slotAddrDomain))
-				if r.docs[i][pi][named], err = tmpl.Compile(text, numSlots); err != nil {
-					return nil, fmt.Errorf("compiling the profile of %s: %w", p.ID, err)
-				}
-			}
+		var err error
+		if r.docs[i], err = compileProvider(p); err != nil {
+			return nil, err
 		}
 		for _, s := range p.Incoming() {
 			for pi, proto := range protocols {
@@ -96,6 +77,58 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 		}
 	}
 	return r, nil
+}
+
+// compileProvider renders and compiles the profiles of one provider: per
+// protocol, without and with the sender's name.
+func compileProvider(p *settings.Provider) (docs [len(protocols)][2]*tmpl.Template, err error) {
+	for pi, proto := range protocols {
+		for named := range 2 {
+			doc, err := Document(p, proto, named == 1)
+			if errors.Is(err, ErrNoServer) {
+				continue
+			}
+			if err != nil {
+				return docs, fmt.Errorf("building the profile of %s: %w", p.ID, err)
+			}
+			b, err := plist.MarshalIndent(doc, plist.XMLFormat, "\t")
+			if err != nil {
+				return docs, fmt.Errorf("rendering the profile of %s: %w", p.ID, err)
+			}
+			// The address is filled as local part, "@", domain:
+			// escaped part by part it reads the same, and a request
+			// need not build the address string.
+			text := strings.ReplaceAll(string(b)+"\n", tmpl.Marker(slotAddress),
+				tmpl.Marker(slotLocal)+"@"+tmpl.Marker(slotAddrDomain))
+			if docs[pi][named], err = tmpl.Compile(text, numSlots); err != nil {
+				return docs, fmt.Errorf("compiling the profile of %s: %w", p.ID, err)
+			}
+		}
+	}
+	return docs, nil
+}
+
+// memoKey is this renderer's key in a mailbox's settings.Variant.
+type memoKey struct{}
+
+// docsOf returns the compiled profiles of p: the catalog's, or for a
+// provider built for one mailbox (its login name and servers from the
+// hoster's directory) its own, compiled once for that mailbox. The server
+// types are the provider's either way, so the default protocol is too.
+// Should compiling fail (it cannot for a checked mailbox), the domain's
+// profiles serve.
+func (r *Renderer) docsOf(p *settings.Provider) *[len(protocols)][2]*tmpl.Template {
+	if p.Variant == nil {
+		return &r.docs[p.Index]
+	}
+	d, err := p.Variant.Memo(memoKey{}, func() (any, error) {
+		d, err := compileProvider(p)
+		return &d, err
+	})
+	if err != nil {
+		return &r.docs[p.Index]
+	}
+	return d.(*[len(protocols)][2]*tmpl.Template)
 }
 
 // Request is what one profile is made for.
@@ -141,6 +174,7 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 		return nil, errBadRequest{settings.ErrNoDomain.Error()}
 	}
 	i := s.Provider.Index
+	docs := r.docsOf(s.Provider)
 	pi := r.first[i]
 	if req.Protocol != "" {
 		pi = -1
@@ -153,14 +187,14 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 			return nil, errBadRequest{"protocol must be imap or pop3"}
 		}
 	}
-	if pi < 0 || r.docs[i][pi][0] == nil {
+	if pi < 0 || docs[pi][0] == nil {
 		return nil, fmt.Errorf("%s: %w", protocols[max(pi, 0)], ErrNoServer)
 	}
 	named := 0
 	if req.Name != "" {
 		named = 1
 	}
-	t := r.docs[i][pi][named]
+	t := docs[pi][named]
 	if dst == nil {
 		dst = make([]byte, 0, t.Size()+512)
 	}

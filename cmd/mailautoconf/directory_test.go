@@ -94,6 +94,7 @@ func (l *lockedBuffer) String() string {
 // served is the real binary serving a configuration.
 type served struct {
 	cmd       *exec.Cmd
+	done      chan struct{} // closed when the process exited
 	log       *lockedBuffer
 	http, dns string
 }
@@ -110,9 +111,11 @@ func serveConfig(t *testing.T, bin, file string) *served {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.done = make(chan struct{})
+	go func() { s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(s.stop)
 	deadline := time.Now().Add(30 * time.Second)
-	for (s.http == "" || s.dns == "") && time.Now().Before(deadline) {
+	for (s.http == "" || s.dns == "") && time.Now().Before(deadline) && !s.exited() {
 		for _, m := range listening.FindAllStringSubmatch(s.log.String(), -1) {
 			if m[1] == "http" {
 				s.http = m[2]
@@ -128,17 +131,25 @@ func serveConfig(t *testing.T, bin, file string) *served {
 	return s
 }
 
+func (s *served) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *served) stop() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
+	if s.exited() {
+		return
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
 	}
 }
 
@@ -442,5 +453,139 @@ func TestRecordsDirectory(t *testing.T) {
 	os.Remove(filepath.Join(dir, "directory.json"))
 	if _, errs, code = runCLI(t, "records", "--config", file); code != 1 || !strings.Contains(errs, "mailautoconf records: directory:") {
 		t.Errorf("records without source and storage: exit %d, %s", code, errs)
+	}
+}
+
+// mailboxSchema adds a table of per-mailbox login names and servers (a
+// hoster sharding mailboxes over imap1/imap2) to Postfixadmin's.
+const mailboxSchema = `
+CREATE TABLE mailbox_server (
+  username  varchar(255) PRIMARY KEY REFERENCES mailbox ON DELETE CASCADE,
+  login     varchar(255),
+  imap_host varchar(255),
+  smtp_host varchar(255)
+);
+INSERT INTO domain (domain) VALUES ('example.com'), ('alias.example');
+INSERT INTO alias_domain (alias_domain, target_domain) VALUES ('alias.example', 'example.com');
+INSERT INTO mailbox (username, local_part, domain) VALUES
+  ('alice@example.com', 'alice', 'example.com'), ('bob@example.com', 'bob', 'example.com'),
+  ('mallory@example.com', 'mallory', 'example.com');
+INSERT INTO mailbox_server VALUES
+  ('alice@example.com', 'alice.smith', 'imap2.example.net', 'smtp2.example.net'),
+  ('mallory@example.com', E'mallory\n<x>', NULL, NULL);
+`
+
+const mailboxBlock = `
+directory:
+  sql:
+    driver: postgres
+    dsn_file: /etc/mailautoconf/dsn
+    domains: |
+      SELECT d.domain, NULL, a.target_domain
+        FROM domain d LEFT JOIN alias_domain a ON a.alias_domain = d.domain AND a.active
+       WHERE d.active AND d.domain <> 'ALL'
+    mailbox: |
+      SELECT coalesce(s.login, m.username), s.imap_host, s.smtp_host
+        FROM mailbox m LEFT JOIN mailbox_server s USING (username)
+       WHERE m.username = $1 AND m.active
+`
+
+// TestServeDirectoryMailboxes: with a mailbox query, a mailbox the
+// directory knows gets its own login name and shard servers in every
+// protocol that carries them (autoconfig, Autodiscover POX, the Apple
+// profile, the settings page); a mailbox it does not know, one whose row
+// fails the checks, and one whose row changes nothing get the domain's
+// answer byte for byte (compared with the same provider's file domain).
+func TestServeDirectoryMailboxes(t *testing.T) {
+	pg := dbtest.StartPostgres(t)
+	dsn := pg.NewDatabase(t)
+	dbtest.ExecPostgres(t, dsn, dirSchema(t, "postfixadmin.pgsql"))
+	dbtest.ExecPostgres(t, dsn, mailboxSchema)
+	dir := t.TempDir()
+	block := strings.ReplaceAll(mailboxBlock, "/etc/mailautoconf/", dir+"/")
+	s := serveConfig(t, buildBinary(t), writeConfig(t, dir, block, dsn))
+
+	pox := func(addr string) string {
+		t.Helper()
+		body := `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>` + addr +
+			`</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`
+		resp, err := http.Post("http://"+s.http+"/autodiscover/autodiscover.xml", "text/xml", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("POX %s: %d %s", addr, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	get := func(path string) string {
+		t.Helper()
+		code, body := s.get(t, path)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", path, code, body)
+		}
+		return body
+	}
+	answers := func(addr string) map[string]string {
+		return map[string]string{
+			"autoconfig":   get("/mail/config-v1.1.xml?emailaddress=" + addr),
+			"pox":          pox(addr),
+			"mobileconfig": get("/mobileconfig?emailaddress=" + addr),
+			"page":         get("/?emailaddress=" + addr),
+		}
+	}
+
+	alice := answers("alice@example.com")
+	for proto, want := range map[string][]string{
+		"autoconfig":   {"<hostname>imap2.example.net</hostname>", "<hostname>smtp2.example.net</hostname>", "<username>alice.smith</username>"},
+		"pox":          {"<Server>imap2.example.net</Server>", "<Server>smtp2.example.net</Server>", "<LoginName>alice.smith</LoginName>"},
+		"mobileconfig": {"<string>imap2.example.net</string>", "<string>smtp2.example.net</string>", "<string>alice.smith</string>"},
+		"page":         {"imap2.example.net", "smtp2.example.net", "alice.smith"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(alice[proto], w) {
+				t.Errorf("%s for alice lacks %s:\n%s", proto, w, alice[proto])
+			}
+		}
+		if strings.Contains(alice[proto], "imap.example.net") {
+			t.Errorf("%s for alice still names the domain's server:\n%s", proto, alice[proto])
+		}
+	}
+	testutil.Validate(t, "autoconfig.py", []byte(alice["autoconfig"]), "config.xml")
+	testutil.Validate(t, "autodiscover.py", []byte(alice["pox"]), "autodiscover.xml")
+	testutil.Validate(t, "mobileconfig.py", []byte(alice["mobileconfig"]), "alice.mobileconfig", "--for-address", "alice@example.com")
+
+	// Through the alias domain: Autodiscover redirects to the canonical
+	// address; autoconfig answers with the canonical mailbox's login.
+	if a := get("/mail/config-v1.1.xml?emailaddress=alice@alias.example"); !strings.Contains(a, "<username>alice.smith</username>") {
+		t.Errorf("autoconfig for alice@alias.example:\n%s", a)
+	}
+
+	// Unknown, invalid row (a line break in the login) and a row that
+	// says what the domain says: the domain's answer, byte for byte.
+	for _, local := range []string{"nobody", "mallory", "bob"} {
+		got := answers(local + "@example.com")
+		domain := answers(local + "@file.example")
+		for proto := range got {
+			want := strings.ReplaceAll(domain[proto], "file.example", "example.com")
+			if proto == "mobileconfig" {
+				// The profile's identifiers derive from the address.
+				continue
+			}
+			if got[proto] != want {
+				t.Errorf("%s for %s@example.com is not the domain's answer:\n%s\nwant\n%s", proto, local, got[proto], want)
+			}
+		}
+		if strings.Contains(got["mobileconfig"], "imap2") || strings.Contains(got["mobileconfig"], "alice.smith") {
+			t.Errorf("profile for %s names another mailbox's values", local)
+		}
+	}
+	if !s.logged("directory: mailbox row skipped") {
+		t.Errorf("the bad mailbox row is not logged:\n%s", s.log.String())
+	}
+	if strings.Contains(s.log.String(), "alice.smith") || strings.Contains(s.log.String(), "mallory@") {
+		t.Errorf("the log names a mailbox:\n%s", s.log.String())
 	}
 }

@@ -214,6 +214,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "directory: %v\n", err)
 			return 1
 		}
+		if dir.Resolver != nil {
+			if err := srv.SetMailboxes(dir.Resolver); err != nil {
+				fmt.Fprintf(stderr, "directory: %v\n", err)
+				return 1
+			}
+		}
 		go dir.Run(ctx)
 	}
 	tuneGC(log)

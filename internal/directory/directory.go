@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/settings"
 )
 
 // Row is one served domain as the source lists it.
@@ -44,16 +45,11 @@ type Row struct {
 	AliasOf string `json:"alias_of,omitempty"`
 }
 
-// Mailbox is what the source says about one address.
-type Mailbox struct {
-	// Login is the name the mailbox logs in with.
-	Login string
-	// Incoming and Outgoing, when set, replace the host of the provider's
-	// incoming (IMAP, POP3) and outgoing (SMTP) servers for this mailbox:
-	// ports and security stay the provider's.
-	Incoming string
-	Outgoing string
-}
+// Mailbox is what the source says about one address: the login name and,
+// when given, the hosts of the mailbox's incoming (IMAP, POP3) and outgoing
+// (SMTP) servers; ports and security stay the provider's. It is the
+// catalog's type, which the renderers read.
+type Mailbox = settings.Mailbox
 
 // Source is a database or directory holding domains and mailboxes.
 type Source interface {

@@ -148,6 +148,20 @@ func newBrand(p *settings.Provider) *brand {
 	return b
 }
 
+// memoKey is this renderer's key in a mailbox's settings.Variant.
+type memoKey struct{}
+
+// groupsOf returns the server tables of p: the catalog provider's, or for
+// a provider built for one mailbox (its login name and servers from the
+// hoster's directory) its own, made once for that mailbox.
+func groupsOf(pv *provider, p *settings.Provider) []group {
+	if p.Variant == nil {
+		return pv.groups
+	}
+	g, _ := p.Variant.Memo(memoKey{}, func() (any, error) { return groups(p), nil })
+	return g.([]group)
+}
+
 // groups sorts the servers clients are told about (settings.Provider.Servers)
 // into the IMAP, POP3 and SMTP tables, in configured (preference) order
 // within each.
@@ -309,6 +323,10 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		switch {
 		case err == nil:
 			web.Note(c, s)
+			// The mailbox's own login name and servers, when the
+			// hoster's directory has them (bounded wait; unknown: the
+			// domain's).
+			s = cat.WithMailbox(req.Context(), s)
 			// The User-Agent orders the page (layoutFor); caches
 			// must not hand one device's order to another.
 			h.Add("Vary", "User-Agent")
@@ -318,7 +336,7 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			d.Brand = pv.brand
 			d.Address = s.Address.String()
 			d.Input = d.Address // as normalised, e.g. with an A-label domain
-			for _, g := range pv.groups {
+			for _, g := range groupsOf(pv, s.Provider) {
 				lg := g.localized(m, s)
 				if g.Protocol == config.TypeSMTP {
 					d.Outgoing = append(d.Outgoing, lg)

@@ -88,6 +88,8 @@ type Server struct {
 	applyMu sync.Mutex
 	// extra is the domains of other sources in force (SetExtraDomains).
 	extra []settings.Domain
+	// mailboxes gives per-mailbox answers (SetMailboxes); nil for none.
+	mailboxes settings.MailboxLookup
 	// started is the configuration the listeners were opened with.
 	started *config.Config
 	// routeOf finds the route a request was routed to, for its endpoint

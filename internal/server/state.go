@@ -158,6 +158,7 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 	if err != nil {
 		return err
 	}
+	st.Catalog.Mailboxes = s.mailboxes // before anyone sees the catalog
 	certs, err := loadCerts(cfg.CertificateFiles())
 	if err != nil {
 		return err
@@ -203,6 +204,16 @@ func (s *Server) SetExtraDomains(extra []settings.Domain) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	return s.reload(s.State().Catalog.Config, extra)
+}
+
+// SetMailboxes gives the server per-mailbox answers: every state from now
+// on asks l about the address of a request whose answer depends on the
+// mailbox (settings.Catalog.WithMailbox). The state is rebuilt at once.
+func (s *Server) SetMailboxes(l settings.MailboxLookup) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mailboxes = l
+	return s.reload(s.State().Catalog.Config, s.extra)
 }
 
 func (s *Server) reload(cfg *config.Config, extra []settings.Domain) error {

@@ -74,6 +74,12 @@ type Provider struct {
 	// preferred holds, per server type, the published servers in the
 	// order a client that takes one server should try them.
 	preferred map[string][]Server
+
+	// Variant is nil for the providers of the catalog, and set on a
+	// provider built for one mailbox (Catalog.WithMailbox), which has the
+	// Index of the provider it was built from. Renderers render such a
+	// provider on its own and keep the result in Variant.Memo.
+	Variant *Variant
 }
 
 // AutodiscoverHost is the host Outlook reaches Autodiscover on for a

@@ -32,6 +32,11 @@ type Catalog struct {
 	canonical map[string]string    // alias domain -> the provider's domain
 	targets   map[string]bool      // the providers' AutodiscoverTargets
 	skipped   []Skipped
+
+	// Mailboxes, when set, gives per-mailbox answers (WithMailbox). It is
+	// set by whoever builds the catalog, before the catalog is in use.
+	Mailboxes MailboxLookup
+	variants  mailboxCache
 }
 
 // IsAutodiscoverTarget reports whether host (lower case, no trailing dot)
