@@ -9,6 +9,7 @@ import (
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/directory"
+	"mailautoconf/internal/settings"
 )
 
 // checkTimeout bounds what check waits for the directory.
@@ -33,7 +34,14 @@ func checkDirectory(cfg *config.Config, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading the domains from %s: %w", src.Kind(), err)
 	}
-	fmt.Fprintf(stdout, "directory (%s): %d domain(s), %d row(s) skipped\n", src.Kind(), len(rows), len(problems))
+	// The rows meet the file's domains and providers as serve puts them
+	// together: a row naming an unknown provider, or a domain the file
+	// already serves, is skipped there.
+	skipped := settings.New(cfg, (&directory.Snapshot{Rows: rows}).Domains()...).Skipped()
+	for _, sk := range skipped {
+		problems = append(problems, sk.Domain.Name+": "+sk.Reason)
+	}
+	fmt.Fprintf(stdout, "directory (%s): %d domain(s), %d row(s) skipped\n", src.Kind(), len(rows)-len(skipped), len(problems))
 	for i, p := range problems {
 		if i == 5 {
 			fmt.Fprintf(stdout, "  … and %d more\n", len(problems)-i)

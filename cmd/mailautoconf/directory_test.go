@@ -378,11 +378,23 @@ INSERT INTO alias_domain (alias_domain, target_domain) VALUES ('alias.example', 
 				"accountStatus": {"active"}, "domainAliasName": {"alias.example"}}},
 			{DN: dom("example.org"), Attrs: map[string][]string{"objectClass": {"mailDomain"}, "domainName": {"example.org"}, "accountStatus": {"active"}}},
 			{DN: dom("disabled.example"), Attrs: map[string][]string{"objectClass": {"mailDomain"}, "domainName": {"disabled.example"}, "accountStatus": {"disabled"}}},
+			{DN: "ou=Users," + dom("example.com"), Attrs: map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"Users"}}},
+			{DN: "mail=alice@example.com,ou=Users," + dom("example.com"), Attrs: map[string][]string{
+				"objectClass": {"inetOrgPerson", "mailUser"}, "cn": {"alice"}, "sn": {"alice"}, "mail": {"alice@example.com"}, "uid": {"alice"},
+				"accountStatus": {"active"}, "enabledService": {"mail"}, "mailHost": {"imap2.example.net"}, "shadowAddress": {"a.smith@example.com"}}},
 		})
 		dir := t.TempDir()
 		block := dirExample(t, "iredmail-ldap.yaml", dir, "ldaps://ldap.example.net", l.URL)
 		s := serveConfig(t, bin, writeConfig(t, dir, block, dbtest.LDAPReaderPassword))
 		checkServed(t, s, map[string]int{"a@example.com": 200, "a@example.org": 200, "a@alias.example": 200, "a@disabled.example": 404})
+		// The mailbox's server (iRedMail's mailHost), also for its
+		// shadow address; the login is the mail attribute.
+		for _, addr := range []string{"alice@example.com", "a.smith@example.com"} {
+			if _, body := s.autoconfig(t, addr); !strings.Contains(body, "<hostname>imap2.example.net</hostname>") ||
+				!strings.Contains(body, "<username>alice@example.com</username>") || !strings.Contains(body, "<hostname>smtp.example.net</hostname>") {
+				t.Errorf("%s:\n%s", addr, body)
+			}
+		}
 	})
 }
 

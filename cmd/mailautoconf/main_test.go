@@ -176,7 +176,7 @@ func TestCheckDirectory(t *testing.T) {
 	for _, stmt := range []string{
 		"CREATE TABLE domain (domain TEXT, active INTEGER)",
 		"CREATE TABLE mailbox (username TEXT, active INTEGER)",
-		"INSERT INTO domain VALUES ('example.com', 1), ('example.net', 1), ('bad domain', 1), ('off.example', 0)",
+		"INSERT INTO domain VALUES ('example.com', 1), ('example.net', 1), ('bad domain', 1), ('off.example', 0), ('example.org', 1)",
 		"INSERT INTO mailbox VALUES ('postmaster@example.com', 1)",
 	} {
 		if _, err := conn.Exec(stmt); err != nil {
@@ -206,8 +206,9 @@ providers:
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	for _, w := range []string{
-		"directory (sqlite): 2 domain(s), 1 row(s) skipped",
+		"directory (sqlite): 2 domain(s), 2 row(s) skipped",
 		`skipped: "bad domain" is not a domain name`,
+		"skipped: example.org: domain example.org is already served by provider mail.example.org",
 		"directory (sqlite): mailbox lookup works (postmaster@example.com: found)",
 	} {
 		if !strings.Contains(out.String(), w) {
