@@ -15,6 +15,7 @@ import (
 
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/address"
+	"mailautoconf/internal/limit"
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/web"
 )
@@ -99,11 +100,12 @@ func isOps(path string) bool {
 	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
-// rateLimiter limits requests per client IP with a token bucket per address
+// rateLimiter limits requests per client with a token bucket per client
+// key: an IPv4 address, an IPv6 network of limits.ipv6_prefix bits
 // (golang.org/x/time/rate through echo's store, which also expires idle
 // entries so the table cannot grow without bound). The function it returns
-// answers 429 to a request over the limit and reports it denied; it is nil when
-// the limit is off.
+// answers 429 to a request over the limit and reports it denied; it is nil
+// when the limit is off.
 func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
 	l := s.limits
 	if l.RatePerSecond < 0 {
@@ -116,13 +118,27 @@ func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
 	})
 	retry := strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999)))
 	return func(c echo.Context) (bool, error) {
-		if ok, _ := store.Allow(s.proxies.Load().clientIPString(c.Request())); ok {
+		if ok, _ := store.Allow(s.clientKey(c.Request())); ok {
 			return false, nil
 		}
-		web.SetOutcome(c, metrics.OutcomeRateLimited)
-		c.Response().Header().Set("Retry-After", retry)
-		return true, c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
+		return true, tooManyRequests(c, retry)
 	}
+}
+
+// clientKey is the key the rate limits count a request's client under.
+func (s *Server) clientKey(r *http.Request) string {
+	return limit.KeyString(s.proxies.Load().clientIPString(r), s.limits.IPv6Prefix)
+}
+
+// tooManyRequests answers 429 with Retry-After and closes the connection
+// afterwards (HTTP/2: GOAWAY): a client over its budget that kept its
+// connection would go on holding a slot of the listener.
+func tooManyRequests(c echo.Context, retryAfter string) error {
+	web.SetOutcome(c, metrics.OutcomeRateLimited)
+	h := c.Response().Header()
+	h.Set("Retry-After", retryAfter)
+	h.Set("Connection", "close")
+	return c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
 }
 
 // poxRedirect returns the HTTPS URL a plain-HTTP Autodiscover POX request is

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/dnsserver"
+	"mailautoconf/internal/limit"
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/page"
 	"mailautoconf/internal/settings"
@@ -148,6 +150,8 @@ type listener struct {
 	name string
 	ln   net.Listener
 	srv  *http.Server
+	// clients caps the connections of each client (see limit.Listener).
+	clients *limit.Listener
 }
 
 // New creates a server for a configuration. It does not listen yet.
@@ -271,6 +275,10 @@ func (s *Server) Listen() error {
 			s.closeListeners()
 			return fmt.Errorf("listening for %s on %s: %w", name, addr, err)
 		}
+		// The per-client cap sits inside the listener's: a connection
+		// it refuses is closed before it takes a slot for long.
+		clients := limit.NewListener(ln, s.limits.MaxConnectionsPerClient, s.connClient)
+		ln = clients
 		if max := s.limits.MaxConnections; max > 0 {
 			ln = netutil.LimitListener(ln, max)
 		}
@@ -278,7 +286,7 @@ func (s *Server) Listen() error {
 		if tlsConfig != nil {
 			srv.TLSConfig = tlsConfig
 		}
-		s.listeners = append(s.listeners, &listener{name: name, ln: ln, srv: srv})
+		s.listeners = append(s.listeners, &listener{name: name, ln: ln, srv: srv, clients: clients})
 		return nil
 	}
 	if err := open("http", s.opts.HTTPAddr, s, nil); err != nil {
@@ -299,6 +307,18 @@ func (s *Server) Listen() error {
 		return err
 	}
 	return nil
+}
+
+// connClient is the client a TCP peer's connections count for, or false
+// for a trusted proxy: every client behind it comes through its
+// connections, so it must not be held to one client's share (the proxy
+// limits its own clients; the rate limit still counts each of them by
+// X-Forwarded-For).
+func (s *Server) connClient(peer netip.Addr) (netip.Addr, bool) {
+	if s.proxies.Load().isTrusted(peer) {
+		return netip.Addr{}, false
+	}
+	return limit.Key(peer, s.limits.IPv6Prefix), true
 }
 
 func (s *Server) closeListeners() {
