@@ -16,7 +16,6 @@ import (
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/address"
 	"mailautoconf/internal/limit"
-	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/web"
 )
 
@@ -38,7 +37,7 @@ import (
 // which they leave what the log and the metrics need (web.Note,
 // web.SetOutcome).
 func (s *Server) front() echo.MiddlewareFunc {
-	limited := s.rateLimiter()
+	limited, expensive := s.requestBudget, s.expensiveBudget
 	bodyLimit := middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: fmt.Sprintf("%dB", MaxBodyBytes),
 		// Autodiscover enforces its own, smaller limit and answers an
@@ -52,7 +51,7 @@ func (s *Server) front() echo.MiddlewareFunc {
 			if wc == nil {
 				wc = new(web.Context)
 			}
-			wc.Context, wc.Info = c, web.Info{}
+			wc.Context, wc.Info, wc.Budget = c, web.Info{}, expensive
 			if err := s.guard(wc, next, limited, bodyLimit); err != nil {
 				c.Error(err)
 			}
@@ -68,7 +67,7 @@ func (s *Server) front() echo.MiddlewareFunc {
 // guard runs the steps before the handler, and the handler. A panic
 // becomes a logged error and a bare 500: the client never sees a stack
 // trace.
-func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.Context) (bool, error), bodyLimit echo.MiddlewareFunc) (err error) {
+func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited *budget, bodyLimit echo.MiddlewareFunc) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r == http.ErrAbortHandler {
@@ -80,8 +79,8 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.
 	}()
 	r := c.Request()
 	if limited != nil && !isOps(r.URL.Path) {
-		if denied, err := limited(c); denied {
-			return err
+		if ok, retry := limited.Spend(r); !ok {
+			return web.TooManyRequests(c, retry)
 		}
 	}
 	if u, ok := s.poxRedirect(r); ok {
@@ -95,50 +94,50 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited func(echo.
 }
 
 // isOps reports whether a path is an operator endpoint, exempt from the rate
-// limit (probes and scrapes come often from few addresses).
+// limit (probes and scrapes come often from few addresses). A scrape is
+// paid from the expensive-answer budget instead.
 func isOps(path string) bool {
 	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
-// rateLimiter limits requests per client with a token bucket per client
-// key: an IPv4 address, an IPv6 network of limits.ipv6_prefix bits
-// (golang.org/x/time/rate through echo's store, which also expires idle
-// entries so the table cannot grow without bound). The function it returns
-// answers 429 to a request over the limit and reports it denied; it is nil
-// when the limit is off.
-func (s *Server) rateLimiter() func(echo.Context) (denied bool, err error) {
-	l := s.limits
-	if l.RatePerSecond < 0 {
+// budget is a token bucket per client: an IPv4 address, an IPv6 network
+// of limits.ipv6_prefix bits (golang.org/x/time/rate through echo's store,
+// which also expires idle entries so the table cannot grow without bound).
+// The server has two: one for every request, one for expensive answers
+// (web.Budget).
+type budget struct {
+	store *middleware.RateLimiterMemoryStore
+	retry string
+	key   func(*http.Request) string
+}
+
+// newBudget returns the budget of perSecond tokens per client, burst at
+// once, or nil when perSecond is negative (off; the configuration turns 0
+// into the default).
+func (s *Server) newBudget(perSecond float64, burst int) *budget {
+	if perSecond <= 0 {
 		return nil
 	}
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate:      rate.Limit(l.RatePerSecond),
-		Burst:     l.Burst,
-		ExpiresIn: 3 * time.Minute,
-	})
-	retry := strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999)))
-	return func(c echo.Context) (bool, error) {
-		if ok, _ := store.Allow(s.clientKey(c.Request())); ok {
-			return false, nil
-		}
-		return true, tooManyRequests(c, retry)
+	return &budget{
+		store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate:      rate.Limit(perSecond),
+			Burst:     burst,
+			ExpiresIn: 3 * time.Minute,
+		}),
+		retry: strconv.Itoa(max(1, int(1/perSecond+0.999))),
+		key:   s.clientKey,
 	}
+}
+
+// Spend implements web.Budget.
+func (b *budget) Spend(r *http.Request) (bool, string) {
+	ok, _ := b.store.Allow(b.key(r))
+	return ok, b.retry
 }
 
 // clientKey is the key the rate limits count a request's client under.
 func (s *Server) clientKey(r *http.Request) string {
 	return limit.KeyString(s.proxies.Load().clientIPString(r), s.limits.IPv6Prefix)
-}
-
-// tooManyRequests answers 429 with Retry-After and closes the connection
-// afterwards (HTTP/2: GOAWAY): a client over its budget that kept its
-// connection would go on holding a slot of the listener.
-func tooManyRequests(c echo.Context, retryAfter string) error {
-	web.SetOutcome(c, metrics.OutcomeRateLimited)
-	h := c.Response().Header()
-	h.Set("Retry-After", retryAfter)
-	h.Set("Connection", "close")
-	return c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
 }
 
 // poxRedirect returns the HTTPS URL a plain-HTTP Autodiscover POX request is

@@ -23,7 +23,7 @@ func (s *Server) routes() *echo.Echo {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
+	e.GET("/metrics", s.metricsRoute)
 
 	ac := autoconfig.Handler(func() (*settings.Catalog, *autoconfig.Renderer) {
 		st := s.State()

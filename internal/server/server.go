@@ -27,6 +27,7 @@ import (
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/page"
 	"mailautoconf/internal/settings"
+	"mailautoconf/internal/web"
 	"mailautoconf/mobileconfig"
 )
 
@@ -136,6 +137,13 @@ type Server struct {
 	proxies atomic.Pointer[proxies]
 	limits  config.Limits
 	logAddr bool
+	// requestBudget limits every request of a client but the operator
+	// endpoints, expensiveBudget the expensive answers (web.Budget); nil
+	// when off.
+	requestBudget   *budget
+	expensiveBudget web.Budget
+	// metricsNets may read /metrics on the main listeners.
+	metricsNets atomic.Pointer[networks]
 	// ctxPool recycles the per-request *web.Context (see observe).
 	ctxPool sync.Pool
 
@@ -189,6 +197,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err := s.apply(cfg); err != nil {
 		return nil, err
 	}
+	s.requestBudget = s.newBudget(cfg.Limits.RatePerSecond, cfg.Limits.Burst)
+	if b := s.newBudget(cfg.Limits.ExpensivePerSecond, cfg.Limits.ExpensiveBurst); b != nil {
+		s.expensiveBudget = b
+	}
 	if opts.HTTPSAddr != "" {
 		if len(cfg.TLS.Certificates) == 0 {
 			return nil, errors.New("HTTPS needs at least one entry in tls.certificates")
@@ -213,11 +225,20 @@ func (s *Server) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	nets := cfg.Metrics.AllowedNetworks
+	if nets == nil {
+		nets = config.DefaultMetricsNetworks
+	}
+	mn, err := parseNetworks(nets)
+	if err != nil {
+		return fmt.Errorf("metrics.allowed_networks: %w", err)
+	}
 	if s.certs == nil {
 		s.certs = &certStore{}
 	}
 	s.certs.set(certs, s.metrics)
 	s.proxies.Store(px)
+	s.metricsNets.Store(&mn)
 	s.state.Store(st)
 	n := 0
 	for _, p := range cfg.Providers {
@@ -298,7 +319,7 @@ func (s *Server) Listen() error {
 		}
 	}
 	if s.opts.MetricsAddr != "" {
-		if err := open("metrics", s.opts.MetricsAddr, s.metricsHandler(), nil); err != nil {
+		if err := open("metrics", s.opts.MetricsAddr, s.metricsListenerHandler(), nil); err != nil {
 			return err
 		}
 	}

@@ -53,6 +53,9 @@ func Start(t testing.TB, cfg *config.Config, opts server.Options) *Running {
 		// limit configures its own.
 		cfg.Limits.RatePerSecond = -1
 	}
+	if cfg.Limits.ExpensivePerSecond == config.DefaultExpensivePerSecond {
+		cfg.Limits.ExpensivePerSecond = -1
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
