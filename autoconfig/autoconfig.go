@@ -30,7 +30,6 @@ import (
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
 	"mailautoconf/internal/web"
-	"mailautoconf/internal/xmlesc"
 )
 
 // Template slots, filled per request.
@@ -139,7 +138,7 @@ func (r *Renderer) Append(dst []byte, s settings.Settings) []byte {
 	// Login names are those of the mailbox: for an alias domain, the
 	// canonical address (see settings.Settings.Expand).
 	a := s.Canonical()
-	return t.Append(dst, s.Domain, xmlesc.String(a.String()), xmlesc.String(a.Local), a.Domain)
+	return t.Append(dst, s.Domain, tmpl.EscapeXML(a.String()), tmpl.EscapeXML(a.Local), a.Domain)
 }
 
 // ContentType is what Thunderbird expects; it also accepts text/xml.

@@ -41,7 +41,6 @@ import (
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
-	"mailautoconf/internal/xmlesc"
 )
 
 // XML namespaces of the POX protocol.
@@ -361,7 +360,7 @@ func compileAddress(doc *etree.Document) (*tmpl.Template, error) {
 // With dst nil it allocates a buffer with room for the address in every
 // login name.
 func appendAddress(dst []byte, t *tmpl.Template, local, domain string) []byte {
-	local, domain = xmlesc.String(local), xmlesc.String(domain)
+	local, domain = tmpl.EscapeXML(local), tmpl.EscapeXML(domain)
 	if dst == nil {
 		dst = make([]byte, 0, t.Size()+8*(len(local)+len(domain)+1))
 	}
@@ -419,5 +418,5 @@ func (r *Renderer) AppendError(dst []byte, kind errorKind, now time.Time, debug 
 	}
 	// Time as Exchange writes it: hh:mm:ss.fffffff, UTC.
 	var stamp [len("15:04:05.0000000")]byte
-	return t.Append(dst, string(now.UTC().AppendFormat(stamp[:0], "15:04:05.0000000")), xmlesc.String(debug))
+	return t.Append(dst, string(now.UTC().AppendFormat(stamp[:0], "15:04:05.0000000")), tmpl.EscapeXML(debug))
 }

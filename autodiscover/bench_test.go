@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 )
 
@@ -103,10 +104,21 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// As the server mounts them: the path case is fixed before echo
-	// routes the request.
+	// As the server mounts them, from the route table: the path case is
+	// fixed before echo routes the request.
 	e := echo.New()
-	Routes(e, func() (*settings.Catalog, *Renderer) { return cat, r })
+	cur := func() (*settings.Catalog, *Renderer) { return cat, r }
+	handlers := map[string]echo.HandlerFunc{
+		route.HandleAutodiscoverPOX:  Handler(cur),
+		route.HandleAutodiscoverJSON: JSONHandler(cur),
+	}
+	for _, rt := range route.Table() {
+		if h, ok := handlers[rt.Handler]; ok {
+			for _, m := range rt.Methods {
+				e.Add(m, rt.Path, h)
+			}
+		}
+	}
 	run := func(b *testing.B, req *http.Request, body []byte, want string) {
 		b.ReportAllocs()
 		w := &discardWriter{h: http.Header{}}

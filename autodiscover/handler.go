@@ -13,15 +13,18 @@ import (
 
 	"mailautoconf/internal/address"
 	"mailautoconf/internal/bufpool"
+	"mailautoconf/internal/metrics"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
 )
 
-// Paths, in the spelling routes are registered with. CanonicalPath maps
-// every casing clients use onto them.
+// Paths, in the spelling routes are registered with (the service's route
+// table, internal/route). CanonicalizePath maps every casing clients use
+// onto them.
 const (
-	POXPath  = "/autodiscover/autodiscover.xml"
-	JSONPath = "/autodiscover/autodiscover.json"
+	POXPath  = route.POXPath
+	JSONPath = route.JSONPath
 )
 
 // drainBytes is how much of an oversized body is read and thrown away
@@ -34,49 +37,18 @@ const drainBytes = 2 << 20
 // a reload never mixes two configurations within one request.
 type Current func() (*settings.Catalog, *Renderer)
 
-// Register adds the Autodiscover routes and the path-case middleware to e.
-// The POX body limit is this package's own (MaxBodyBytes): give the
-// server-wide body limit SkipBodyLimit as its skipper, so that an oversized
-// body gets an Autodiscover error rather than a plain-text 413.
-func Register(e *echo.Echo, current Current) {
-	e.Pre(CanonicalPath)
-	Routes(e, current)
-}
-
-// Routes adds the Autodiscover routes without the path-case middleware, for
-// a server that calls CanonicalizePath itself before routing (echo builds
-// its chain of pre-routing middlewares anew for every request).
-func Routes(e *echo.Echo, current Current) {
-	pox := Handler(current)
-	e.POST(POXPath, pox)
-	// Administrators test the URL with a browser: a GET gets a readable
-	// error document instead of 404 or 405.
-	e.GET(POXPath, pox)
-	e.HEAD(POXPath, pox)
-	js := JSONHandler(current)
-	e.GET(JSONPath, js)
-	e.GET(JSONPath+"/*", js)
-}
-
 // SkipBodyLimit tells the server-wide body limit to leave POX requests to
 // the handler, which enforces its own, smaller limit.
 func SkipBodyLimit(c echo.Context) bool { return c.Path() == POXPath }
 
-// CanonicalPath is an echo Pre middleware that rewrites the Autodiscover
-// paths, in whatever case they arrive, to their registered lower-case
-// spelling. Outlook sends "/Autodiscover/Autodiscover.xml", other clients
+// CanonicalizePath rewrites the Autodiscover paths of a request URL, in
+// whatever case they arrive, to their registered lower-case spelling; the
+// server calls it before routing. Outlook sends
+// "/Autodiscover/Autodiscover.xml", other clients
 // "/autodiscover/autodiscover.xml" or "/AutoDiscover/AutoDiscover.xml";
 // IIS, where Exchange runs, matches paths without regard to case. Only the
 // two prefixes are touched: the address in a v2 JSON path keeps its case,
 // and no other route is affected.
-func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		CanonicalizePath(c.Request().URL)
-		return next(c)
-	}
-}
-
-// CanonicalizePath is CanonicalPath's rewrite of a request URL.
 func CanonicalizePath(u *url.URL) {
 	p := u.Path
 	switch {
@@ -101,7 +73,7 @@ func Handler(current Current) echo.HandlerFunc {
 		now := time.Now()
 		req := c.Request()
 		if req.Method != http.MethodPost {
-			web.SetOutcome(c, web.OutcomeBadRequest)
+			web.SetOutcome(c, metrics.OutcomeBadRequest)
 			return reply(c, r.Error(errInvalid, now,
 				"This is the Autodiscover service. Mail clients POST an Autodiscover request "+
 					"with an EMailAddress to this URL; a browser can only see this message."))
@@ -111,12 +83,12 @@ func Handler(current Current) echo.HandlerFunc {
 		body, err := readBody(req, (*buf)[:0])
 		*buf = body[:0]
 		if err != nil {
-			web.SetOutcome(c, web.OutcomeBadRequest)
+			web.SetOutcome(c, metrics.OutcomeBadRequest)
 			return reply(c, r.Error(errInvalid, now, err.Error()))
 		}
 		ar, err := ParseRequest(body)
 		if err != nil {
-			web.SetOutcome(c, web.OutcomeBadRequest)
+			web.SetOutcome(c, metrics.OutcomeBadRequest)
 			return reply(c, r.Error(errInvalid, now, err.Error()))
 		}
 		out := answer(c, body[:0], current, ar, now)
@@ -140,7 +112,7 @@ func answer(c echo.Context, dst []byte, current Current, ar Request, now time.Ti
 	case strings.EqualFold(ar.Schema, NSMobile):
 		mobile = true
 	default:
-		web.SetOutcome(c, web.OutcomeBadRequest)
+		web.SetOutcome(c, metrics.OutcomeBadRequest)
 		return r.AppendError(dst, errNoSchema, now, "the AcceptableResponseSchema is not supported; ask for "+NSOutlook+" or "+NSMobile)
 	}
 	s, err := cat.ForAddress(ar.Email)
@@ -160,7 +132,7 @@ func answer(c echo.Context, dst []byte, current Current, ar Request, now time.Ti
 	if doc, ok := r.AppendMobile(dst, s); ok {
 		return doc
 	}
-	web.SetOutcome(c, web.OutcomeBadRequest)
+	web.SetOutcome(c, metrics.OutcomeBadRequest)
 	return r.AppendError(dst, errMobileNone, now, "no Exchange ActiveSync service is offered for this domain")
 }
 

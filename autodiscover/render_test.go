@@ -11,7 +11,6 @@ import (
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
-	"mailautoconf/internal/xmlesc"
 )
 
 const renderYAML = `
@@ -44,8 +43,8 @@ func fillByHand(t *testing.T, doc *etree.Document, local, domain string) []byte 
 		t.Fatal(err)
 	}
 	return []byte(strings.NewReplacer(
-		tmpl.Marker(slotAddress), xmlesc.String(local+"@"+domain),
-		tmpl.Marker(slotLocal), xmlesc.String(local),
+		tmpl.Marker(slotAddress), tmpl.EscapeXML(local+"@"+domain),
+		tmpl.Marker(slotLocal), tmpl.EscapeXML(local),
 		tmpl.Marker(slotAddrDomain), domain,
 	).Replace(s))
 }

@@ -11,7 +11,6 @@ import (
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
-	"mailautoconf/internal/xmlesc"
 )
 
 // identByHand is the PayloadIdentifier component, written the obvious way.
@@ -67,13 +66,13 @@ func profileByHand(t *testing.T, p *settings.Provider, proto string, a settings.
 	canon := strings.ToLower(addr)
 	ns := uuid.NewSHA1(uuid.NameSpaceDNS, []byte(p.ID))
 	return strings.NewReplacer(
-		tmpl.Marker(slotAddress), xmlesc.String(addr),
-		tmpl.Marker(slotLocal), xmlesc.String(a.Address.Local),
+		tmpl.Marker(slotAddress), tmpl.EscapeXML(addr),
+		tmpl.Marker(slotLocal), tmpl.EscapeXML(a.Address.Local),
 		tmpl.Marker(slotAddrDomain), a.Address.Domain,
 		tmpl.Marker(slotIdent), identByHand(canon),
 		tmpl.Marker(slotProfileUUID), strings.ToUpper(uuid.NewSHA1(ns, []byte("profile\x00"+canon)).String()),
 		tmpl.Marker(slotMailUUID), strings.ToUpper(uuid.NewSHA1(ns, []byte("mail\x00"+canon)).String()),
-		tmpl.Marker(slotName), xmlesc.String(name),
+		tmpl.Marker(slotName), tmpl.EscapeXML(name),
 	).Replace(string(b) + "\n")
 }
 

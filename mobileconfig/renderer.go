@@ -13,7 +13,6 @@ import (
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
-	"mailautoconf/internal/xmlesc"
 )
 
 // SignedCacheSize bounds the number of signed profiles kept per
@@ -103,9 +102,6 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 	return r, nil
 }
 
-// Signed reports whether the renderer signs its profiles.
-func (r *Renderer) Signed() bool { return r.signer != nil }
-
 // Request is what one profile is made for.
 type Request struct {
 	Settings settings.Settings // with an address
@@ -181,11 +177,11 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 	ids := derive(r.ns[i], s.Address.Local, s.Address.Domain)
 	return t.Append(dst,
 		"", // the address: local part, "@", domain
-		xmlesc.String(s.Address.Local),
+		tmpl.EscapeXML(s.Address.Local),
 		s.Address.Domain,
 		ids[:len(ids)-2*uuidLen],
 		ids[len(ids)-2*uuidLen:len(ids)-uuidLen],
 		ids[len(ids)-uuidLen:],
-		xmlesc.String(req.Name),
+		tmpl.EscapeXML(req.Name),
 	), nil
 }

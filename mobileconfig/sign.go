@@ -138,9 +138,6 @@ func readCertificates(path string) ([]*x509.Certificate, error) {
 
 var errNoCertificate = errors.New("no PEM CERTIFICATE block found")
 
-// Certificate returns the signer certificate.
-func (s *Signer) Certificate() *x509.Certificate { return s.cert }
-
 // Sign wraps content in a CMS SignedData structure (DER).
 func (s *Signer) Sign(content []byte) ([]byte, error) {
 	sd, err := pkcs7.NewSignedData(content)

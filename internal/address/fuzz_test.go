@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"mailautoconf/internal/xmlesc"
+	"mailautoconf/internal/tmpl"
 )
 
 // FuzzParse checks the properties every other package relies on when it
@@ -68,7 +68,7 @@ func FuzzParse(f *testing.F) {
 		}
 		// The address as a document carries it: escaped text in an element
 		// must decode to exactly the address again.
-		doc := "<EMailAddress>" + xmlesc.String(s) + "</EMailAddress>"
+		doc := "<EMailAddress>" + tmpl.EscapeXML(s) + "</EMailAddress>"
 		var got string
 		if err := xml.Unmarshal([]byte(doc), &got); err != nil || got != s {
 			t.Fatalf("address %q escaped as %q decodes to %q, %v", s, doc, got, err)

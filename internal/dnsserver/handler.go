@@ -206,12 +206,14 @@ func wireKey(name []byte) []byte {
 	return key
 }
 
-// udpLimit is the largest UDP answer for a query (RFC 6891 section 6.2.5).
-func udpLimit(opt *dns.OPT) int {
-	if opt == nil {
+// udpLimit is the largest UDP answer for a query (RFC 6891 section 6.2.5):
+// 512 octets without EDNS, else the size the client advertises, at least
+// 512 and at most MaxUDPSize.
+func udpLimit(edns bool, size uint16) int {
+	if !edns {
 		return dns.MinMsgSize
 	}
-	return min(max(int(opt.UDPSize()), dns.MinMsgSize), MaxUDPSize)
+	return min(max(int(size), dns.MinMsgSize), MaxUDPSize)
 }
 
 // appendOPT adds our OPT record (RFC 6891): the buffer we accept, and the DO
@@ -233,7 +235,7 @@ func small(r *dns.Msg, rcode int, aa bool) []byte {
 	m.SetRcode(r, rcode)
 	m.Authoritative = aa
 	m.Question = clipQuestion(r.Question)
-	return finish(m, r.IsEdns0(), false)
+	return finish(m, r.IsEdns0())
 }
 
 // truncated is an empty answer with TC=1, for rate-limit slips.
@@ -243,7 +245,7 @@ func truncated(r *dns.Msg, rcode int, aa bool) []byte {
 	m.Authoritative = aa
 	m.Truncated = true
 	m.Question = clipQuestion(r.Question)
-	return finish(m, r.IsEdns0(), false)
+	return finish(m, r.IsEdns0())
 }
 
 func clipQuestion(q []dns.Question) []dns.Question {
@@ -253,30 +255,19 @@ func clipQuestion(q []dns.Question) []dns.Question {
 	return q
 }
 
-// finish adds EDNS, packs, and truncates for UDP.
-func finish(m *dns.Msg, opt *dns.OPT, udp bool) []byte {
+// finish adds EDNS and packs. Its answers carry no records, so they fit
+// in any UDP answer.
+func finish(m *dns.Msg, opt *dns.OPT) []byte {
 	if opt != nil || m.Rcode > 0xF {
 		do := opt != nil && opt.Do()
 		m.SetEdns0(MaxUDPSize, do)
 	}
 	m.Compress = true
-	if udp {
-		m.Truncate(udpLimit(opt))
-	}
 	b, err := m.Pack()
 	if err != nil {
 		return nil
 	}
 	return b
-}
-
-func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return true
-		}
-	}
-	return false
 }
 
 // optCount counts the OPT pseudo-records among rrs.

@@ -181,7 +181,10 @@ func checkSame(t testing.TB, z *Zones, ref *refZones, q *dns.Msg) {
 		// Over UDP the same answer, or an empty one with TC set when it
 		// does not fit, never a partial one.
 		udp := z.Respond(q, true)
-		limit := udpLimit(q.IsEdns0())
+		limit := dns.MinMsgSize
+		if opt := q.IsEdns0(); opt != nil {
+			limit = udpLimit(true, opt.UDPSize())
+		}
 		var u dns.Msg
 		if err := u.Unpack(udp); err != nil {
 			t.Fatalf("UDP answer does not parse: %v", err)

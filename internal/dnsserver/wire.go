@@ -322,10 +322,9 @@ func refused(q *query, udp bool) []byte {
 // withOPT truncates for UDP when needed and adds the OPT record.
 func withOPT(out []byte, q *query, qEnd int, udp bool) []byte {
 	if udp {
-		limit := dns.MinMsgSize
+		limit := udpLimit(q.edns, q.udp)
 		extra := 0
 		if q.edns {
-			limit = min(max(int(q.udp), dns.MinMsgSize), MaxUDPSize)
 			extra = 11
 		}
 		if len(out)+extra > limit {

@@ -6,24 +6,19 @@ package metrics
 import (
 	"bytes"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"mailautoconf/internal/route"
 )
 
-// Endpoint label values.
-const (
-	EndpointAutoconfig       = "autoconfig"
-	EndpointAutodiscoverPOX  = "autodiscover-pox"
-	EndpointAutodiscoverJSON = "autodiscover-json"
-	EndpointMobileconfig     = "mobileconfig"
-	EndpointPage             = "page"
-	EndpointOther            = "other"
-)
-
-// Outcome label values.
+// Outcome label values: the result of a request as the metrics count it.
+// The server derives it from the HTTP status; handlers whose status does
+// not tell it (Autodiscover answers errors with 200) set it through
+// web.SetOutcome. Endpoint label values are the route table's
+// (internal/route).
 const (
 	OutcomeOK            = "ok"
 	OutcomeUnknownDomain = "unknown-domain"
@@ -57,9 +52,8 @@ type Metrics struct {
 
 // Label values known in advance, for the children built in New.
 var (
-	endpoints = []string{EndpointAutoconfig, EndpointAutodiscoverPOX, EndpointAutodiscoverJSON, EndpointMobileconfig, EndpointPage, EndpointOther}
-	outcomes  = []string{OutcomeOK, OutcomeUnknownDomain, OutcomeBadRequest, OutcomeRateLimited, OutcomeError}
-	families  = []string{"thunderbird", "android", "outlook", "apple", "other"}
+	outcomes = []string{OutcomeOK, OutcomeUnknownDomain, OutcomeBadRequest, OutcomeRateLimited, OutcomeError}
+	families = []string{"thunderbird", "android", "outlook", "apple", "other"}
 )
 
 // New creates and registers the metrics. perDomain enables the per-domain
@@ -118,6 +112,7 @@ func New(version string, perDomain bool) *Metrics {
 	if perDomain {
 		m.Registry.MustRegister(m.DomainRequests)
 	}
+	endpoints := route.Endpoints()
 	m.requests = make(map[[3]string]prometheus.Counter, len(endpoints)*len(outcomes)*len(families))
 	m.durations = make(map[string]prometheus.Observer, len(endpoints))
 	for _, e := range endpoints {
@@ -151,25 +146,6 @@ func (m *Metrics) PerDomain() bool { return m.perDomainActive }
 // ObserveDNS counts one DNS answer.
 func (m *Metrics) ObserveDNS(qtype, rcode string) {
 	m.DNSQueries.WithLabelValues(qtype, rcode).Inc()
-}
-
-// Endpoint classifies a request path. Paths are compared in lower case:
-// Outlook and others vary the case of /autodiscover/autodiscover.xml.
-func Endpoint(path string) string {
-	p := strings.ToLower(path)
-	switch {
-	case p == "/mail/config-v1.1.xml" || p == "/.well-known/autoconfig/mail/config-v1.1.xml":
-		return EndpointAutoconfig
-	case strings.HasPrefix(p, "/autodiscover/autodiscover.json"):
-		return EndpointAutodiscoverJSON
-	case strings.HasPrefix(p, "/autodiscover/"):
-		return EndpointAutodiscoverPOX
-	case strings.HasSuffix(p, ".mobileconfig") || p == "/mobileconfig":
-		return EndpointMobileconfig
-	case p == "/" || p == "/settings" || strings.HasPrefix(p, "/settings/") || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/qr"):
-		return EndpointPage
-	}
-	return EndpointOther
 }
 
 // ClientFamily classifies a User-Agent into a few families, for metrics and

@@ -36,6 +36,7 @@ import (
 
 	"mailautoconf/internal/address"
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
 )
@@ -46,13 +47,14 @@ var templateFiles embed.FS
 //go:embed assets/style.css
 var styleCSS []byte
 
-// Paths served by this package. ProfilePath belongs to the mobileconfig
-// endpoint; the page only links to it.
+// Paths of the service's route table (internal/route) the page serves or
+// links to. ProfilePath belongs to the mobileconfig endpoint; the page only
+// links to it.
 const (
-	SettingsPath = "/settings"
-	QRPath       = "/settings/qr.png"
-	StylePath    = "/settings/style.css"
-	ProfilePath  = "/mobileconfig"
+	SettingsPath = route.SettingsPath
+	QRPath       = route.QRPath
+	StylePath    = route.StylePath
+	ProfilePath  = route.ProfilePath
 )
 
 // Both are parsed once at start-up and only read afterwards.
@@ -383,17 +385,4 @@ func StyleHandler(c echo.Context) error {
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("X-Content-Type-Options", "nosniff")
 	return c.Blob(http.StatusOK, "text/css; charset=utf-8", styleCSS)
-}
-
-// Register adds the page's routes (GET and HEAD) to e.
-func Register(e *echo.Echo, current func() (*settings.Catalog, *Renderer)) {
-	page := Handler(current)
-	qr := QRHandler(current)
-	for _, rt := range []struct {
-		path string
-		h    echo.HandlerFunc
-	}{{"/", page}, {SettingsPath, page}, {QRPath, qr}, {StylePath, StyleHandler}} {
-		e.GET(rt.path, rt.h)
-		e.HEAD(rt.path, rt.h)
-	}
 }

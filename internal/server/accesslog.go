@@ -18,7 +18,7 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	elapsed := end.Sub(start)
 	r := c.Request()
 	status := c.Response().Status
-	endpoint := metrics.Endpoint(r.URL.Path)
+	endpoint := s.routeOf.Endpoint(c.Path())
 	client := metrics.ClientFamily(r.UserAgent())
 	outcome := info.Outcome
 	if outcome == "" {

@@ -78,7 +78,7 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited *budget, b
 		}
 	}()
 	r := c.Request()
-	if limited != nil && !isOps(r.URL.Path) {
+	if limited != nil && !s.routeOf.Ops(c.Path()) {
 		if ok, retry := limited.Spend(r); !ok {
 			return web.TooManyRequests(c, retry)
 		}
@@ -91,13 +91,6 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited *budget, b
 		return next(c)
 	}
 	return bodyLimit(next)(c)
-}
-
-// isOps reports whether a path is an operator endpoint, exempt from the rate
-// limit (probes and scrapes come often from few addresses). A scrape is
-// paid from the expensive-answer budget instead.
-func isOps(path string) bool {
-	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // budget is a token bucket per client: an IPv4 address, an IPv6 network

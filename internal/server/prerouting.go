@@ -20,7 +20,7 @@ var forwardedHeaders = []string{
 // ServeHTTP prepares a request before echo routes it: X-Forwarded-Host from
 // trusted proxies applied, the X-Forwarded-* headers of everyone else
 // removed, and the Autodiscover paths in their registered case (see
-// autodiscover.CanonicalPath). Done here rather than as echo
+// autodiscover.CanonicalizePath). Done here rather than as echo
 // pre-middlewares, which echo wraps anew for every request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	px := s.proxies.Load()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -9,11 +10,14 @@ import (
 	"mailautoconf/autoconfig"
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/page"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 	"mailautoconf/mobileconfig"
 )
 
-func (s *Server) routes() *echo.Echo {
+// routes registers the route table (internal/route) with a handler bound to
+// each of its handler names.
+func (s *Server) routes() (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -21,38 +25,42 @@ func (s *Server) routes() *echo.Echo {
 	e.IPExtractor = func(r *http.Request) string { return s.proxies.Load().clientIP(r).String() }
 	e.Use(s.front())
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metricsRoute)
-
-	ac := autoconfig.Handler(func() (*settings.Catalog, *autoconfig.Renderer) {
-		st := s.State()
-		return st.Catalog, st.Autoconfig
-	})
-	for _, p := range []string{"/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"} {
-		e.GET(p, ac)
-		e.HEAD(p, ac)
-	}
-
-	mc := mobileconfig.Handler(func() (*settings.Catalog, *mobileconfig.Renderer) {
-		st := s.State()
-		return st.Catalog, st.Mobileconfig
-	})
-	for _, p := range []string{"/mobileconfig", "/email.mobileconfig"} {
-		e.GET(p, mc)
-		e.HEAD(p, mc)
-	}
-
-	autodiscover.Routes(e, func() (*settings.Catalog, *autodiscover.Renderer) {
+	ad := func() (*settings.Catalog, *autodiscover.Renderer) {
 		st := s.State()
 		return st.Catalog, st.Autodiscover
-	})
-
-	page.Register(e, func() (*settings.Catalog, *page.Renderer) {
+	}
+	pg := func() (*settings.Catalog, *page.Renderer) {
 		st := s.State()
 		return st.Catalog, st.Page
-	})
-	return e
+	}
+	handlers := map[string]echo.HandlerFunc{
+		route.HandleAutoconfig: autoconfig.Handler(func() (*settings.Catalog, *autoconfig.Renderer) {
+			st := s.State()
+			return st.Catalog, st.Autoconfig
+		}),
+		route.HandleMobileconfig: mobileconfig.Handler(func() (*settings.Catalog, *mobileconfig.Renderer) {
+			st := s.State()
+			return st.Catalog, st.Mobileconfig
+		}),
+		route.HandleAutodiscoverPOX:  autodiscover.Handler(ad),
+		route.HandleAutodiscoverJSON: autodiscover.JSONHandler(ad),
+		route.HandlePage:             page.Handler(pg),
+		route.HandleQR:               page.QRHandler(pg),
+		route.HandleStyle:            page.StyleHandler,
+		route.HandleHealthz:          s.healthz,
+		route.HandleReadyz:           s.readyz,
+		route.HandleMetrics:          s.metricsRoute,
+	}
+	for _, rt := range route.Table() {
+		h, ok := handlers[rt.Handler]
+		if !ok {
+			return nil, fmt.Errorf("route %s: no handler %q", rt.Path, rt.Handler)
+		}
+		for _, m := range rt.Methods {
+			e.Add(m, rt.Path, h)
+		}
+	}
+	return e, nil
 }
 
 // errorHandler answers every error in plain text, without internals.

@@ -26,6 +26,7 @@ import (
 	"mailautoconf/internal/limit"
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/page"
+	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
 	"mailautoconf/mobileconfig"
@@ -144,6 +145,9 @@ type Server struct {
 	expensiveBudget web.Budget
 	// metricsNets may read /metrics on the main listeners.
 	metricsNets atomic.Pointer[networks]
+	// routeOf finds the route a request was routed to, for its endpoint
+	// name and whether it is an operator endpoint.
+	routeOf route.Index
 	// ctxPool recycles the per-request *web.Context (see observe).
 	ctxPool sync.Pool
 
@@ -193,6 +197,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		metrics: metrics.New(opts.Version, cfg.Metrics.PerDomain),
 		limits:  cfg.Limits,
 		logAddr: cfg.Log.Addresses,
+		routeOf: route.NewIndex(),
 	}
 	if err := s.apply(cfg); err != nil {
 		return nil, err
@@ -206,7 +211,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			return nil, errors.New("HTTPS needs at least one entry in tls.certificates")
 		}
 	}
-	s.echo = s.routes()
+	e, err := s.routes()
+	if err != nil {
+		return nil, err
+	}
+	s.echo = e
 	return s, nil
 }
 

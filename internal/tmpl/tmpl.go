@@ -51,15 +51,6 @@ func Compile(doc string, n int) (*Template, error) {
 	return t, nil
 }
 
-// MustCompile is Compile for documents built by the program itself.
-func MustCompile(doc string, n int) *Template {
-	t, err := Compile(doc, n)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 // Size is the length of the literal pieces, a good buffer capacity.
 func (t *Template) Size() int { return t.size }
 

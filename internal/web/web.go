@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailautoconf/internal/address"
+	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/settings"
 )
 
@@ -122,7 +123,7 @@ func Spend(c echo.Context) (bool, error) {
 // after the answer (HTTP/2: GOAWAY): a client over its budget that kept
 // its connection would go on holding a slot of the listener.
 func TooManyRequests(c echo.Context, retryAfter string) error {
-	SetOutcome(c, OutcomeRateLimited)
+	SetOutcome(c, metrics.OutcomeRateLimited)
 	h := c.Response().Header()
 	h.Set("Retry-After", retryAfter)
 	h.Set("Connection", "close")
@@ -138,8 +139,9 @@ func InfoOf(c echo.Context) *Info {
 	return nil
 }
 
-// SetOutcome records the outcome of a request whose HTTP status does not
-// tell it, e.g. an Autodiscover error document sent with status 200.
+// SetOutcome records the outcome (metrics.Outcome*) of a request whose HTTP
+// status does not tell it, e.g. an Autodiscover error document sent with
+// status 200.
 func SetOutcome(c echo.Context, outcome string) {
 	if in := InfoOf(c); in != nil {
 		in.Outcome = outcome
@@ -204,19 +206,11 @@ func Status(err error) int {
 func NoteError(c echo.Context, err error) {
 	switch Status(err) {
 	case http.StatusBadRequest:
-		SetOutcome(c, OutcomeBadRequest)
+		SetOutcome(c, metrics.OutcomeBadRequest)
 	case http.StatusNotFound:
-		SetOutcome(c, OutcomeUnknownDomain)
+		SetOutcome(c, metrics.OutcomeUnknownDomain)
 	}
 }
-
-// Outcomes handlers record with SetOutcome: values of the metrics'
-// outcome label (metrics.Outcome*, which the server's tests check).
-const (
-	OutcomeBadRequest    = "bad-request"
-	OutcomeUnknownDomain = "unknown-domain"
-	OutcomeRateLimited   = "rate-limited"
-)
 
 // Error answers err in plain text with its status. Messages of Resolve's
 // errors never repeat the input, so nothing a client sent is reflected.
