@@ -26,7 +26,11 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	}
 	s.metrics.ObserveRequest(endpoint, outcome, client, elapsed)
 	if info.Domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
-		s.metrics.DomainRequests.WithLabelValues(info.Domain).Inc()
+		// Counted by the configured domain ("*.parent" for any name
+		// under a wildcard entry), never by the name a client sent.
+		if entry := s.State().Catalog.Entry(info.Domain); entry != "" {
+			s.metrics.DomainRequests.WithLabelValues(entry).Inc()
+		}
 	}
 	h := s.log.Handler()
 	if !h.Enabled(r.Context(), slog.LevelInfo) {
