@@ -23,6 +23,7 @@ import (
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/dnsserver"
+	"mailautoconf/internal/filewatch"
 	"mailautoconf/internal/limit"
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/page"
@@ -102,6 +103,10 @@ type Options struct {
 	// PollInterval is how often the configuration and certificate files
 	// are checked for changes; default 2s.
 	PollInterval time.Duration
+	// Settle is how long a changed configuration file must stay the
+	// same (size, modification time and content) before it is loaded;
+	// default 500ms.
+	Settle time.Duration
 	// Timeouts override the HTTP timeouts (zero fields keep the defaults).
 	Timeouts Timeouts
 	// Reloaded, when set, is called after a reload put a new
@@ -152,8 +157,8 @@ type Server struct {
 	ctxPool sync.Pool
 
 	listeners []*listener
-	hup       chan os.Signal // SIGHUP, registered in Listen
-	stamp     string         // the configuration file's version at Listen
+	hup       chan os.Signal     // SIGHUP, registered in Listen
+	file      *filewatch.Watcher // the configuration file, from Listen on; nil for the demo
 	dns       *dnsListeners
 }
 
@@ -173,6 +178,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = 500 * time.Millisecond
 	}
 	opts.Timeouts.defaults()
 	for _, a := range []struct {
