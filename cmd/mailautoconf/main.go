@@ -19,7 +19,6 @@ import (
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/fastlog"
-	"mailautoconf/internal/logbuf"
 	"mailautoconf/internal/server"
 )
 
@@ -145,10 +144,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	// The access log writes a line per request; batching the writes
 	// saves a system call per request (bench/README.md).
-	logw := logbuf.New(stderr, 0, 0)
+	logw := fastlog.NewWriter(stderr, 0, 0)
 	defer logw.Close()
-	// fastlog writes what slog's text and JSON handlers write, access lines
-	// in about half their time (internal/fastlog).
+	// fastlog's handler writes what slog's text and JSON handlers write,
+	// access lines in about half their time (internal/fastlog).
 	var h slog.Handler
 	switch format {
 	case "", "text":

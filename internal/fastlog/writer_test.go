@@ -1,4 +1,4 @@
-package logbuf
+package fastlog
 
 import (
 	"bytes"
@@ -48,7 +48,7 @@ func TestWriter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out syncBuffer
-			w := New(&out, tc.size, 50*time.Millisecond)
+			w := NewWriter(&out, tc.size, 50*time.Millisecond)
 			var want strings.Builder
 			for i := range tc.lines {
 				line := fmt.Sprintf("line %02d\n", i)
@@ -83,7 +83,7 @@ func TestWriter(t *testing.T) {
 
 func TestConcurrentLinesDoNotInterleave(t *testing.T) {
 	var out syncBuffer
-	w := New(&out, 256, time.Millisecond)
+	w := NewWriter(&out, 256, time.Millisecond)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)

@@ -1,10 +1,4 @@
-// Package logbuf batches log output. The access log writes one line per
-// request; written straight to stderr that is one write system call per
-// request, which under load costs about as much as answering the request
-// (see bench/README.md). A Writer collects lines and writes them out when
-// its buffer fills or after a short delay, whichever comes first, so a
-// quiet server still shows each line within the delay.
-package logbuf
+package fastlog
 
 import (
 	"bufio"
@@ -13,7 +7,7 @@ import (
 	"time"
 )
 
-// Defaults of New.
+// Defaults of NewWriter.
 const (
 	DefaultSize  = 64 << 10
 	DefaultDelay = 100 * time.Millisecond
@@ -21,6 +15,13 @@ const (
 
 // Writer is a buffered io.Writer that is safe for concurrent use and
 // flushes itself at most delay after the first unflushed write.
+//
+// The access log writes one line per request; written straight to stderr
+// that is one write system call per request, which under load costs about
+// as much as answering the request (see bench/README.md). A Writer collects
+// lines and writes them out when its buffer fills or after a short delay,
+// whichever comes first, so a quiet server still shows each line within
+// the delay.
 type Writer struct {
 	mu     sync.Mutex
 	w      *bufio.Writer
@@ -31,8 +32,8 @@ type Writer struct {
 	err    error
 }
 
-// New returns a Writer writing to w. size and delay <= 0 take the defaults.
-func New(w io.Writer, size int, delay time.Duration) *Writer {
+// NewWriter returns a Writer writing to w. size and delay <= 0 take the defaults.
+func NewWriter(w io.Writer, size int, delay time.Duration) *Writer {
 	if size <= 0 {
 		size = DefaultSize
 	}
