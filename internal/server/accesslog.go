@@ -9,6 +9,7 @@ import (
 
 	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/metrics"
+	"mailautoconf/internal/redact"
 	"mailautoconf/internal/web"
 )
 
@@ -38,7 +39,7 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	}
 	attrs := [8]slog.Attr{
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", s.logged(r.URL.Path)),
 		slog.Int("status", status),
 		slog.Duration("duration", elapsed),
 		slog.String("client", client),
@@ -68,6 +69,17 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 	rec.AddAttrs(attrs[:n]...)
 	_ = h.Handle(r.Context(), rec)
+}
+
+// logged is text from a request as it may be logged: without the local
+// part of any address in it unless log.addresses is on. Paths are where
+// addresses hide: Outlook's /autodiscover/autodiscover.json/v1.0/<address>,
+// and any made-up path a client sends; the query string is never logged.
+func (s *Server) logged(text string) string {
+	if s.logAddr {
+		return text
+	}
+	return redact.Addresses(text)
 }
 
 func outcomeOf(status int) string {

@@ -73,7 +73,7 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited *budget, b
 			if r == http.ErrAbortHandler {
 				panic(r)
 			}
-			s.log.Error("panic in handler", "path", c.Request().URL.Path, "panic", fmt.Sprint(r))
+			s.log.Error("panic in handler", "path", s.logged(c.Request().URL.Path), "panic", s.logged(fmt.Sprint(r)))
 			err = echo.NewHTTPError(http.StatusInternalServerError)
 		}
 	}()

@@ -80,7 +80,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		}
 	}
 	if code >= 500 {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		s.log.Error("request failed", "method", c.Request().Method, "path", s.logged(c.Request().URL.Path), "err", s.logged(err.Error()))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)
