@@ -11,9 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"mailautoconf/internal/config"
 	"mailautoconf/internal/fastlog"
-	"mailautoconf/internal/server"
 )
 
 // BenchmarkAccessLog is BenchmarkHandler with the binary's log handler
@@ -23,11 +21,6 @@ import (
 // CPU time per request (getrusage), which holds up better than wall time
 // on a busy machine.
 func BenchmarkAccessLog(b *testing.B) {
-	cfg, err := config.Demo()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Limits.RatePerSecond = -1
 	for _, lg := range []struct {
 		name string
 		h    slog.Handler
@@ -35,11 +28,7 @@ func BenchmarkAccessLog(b *testing.B) {
 		{"fastlog", fastlog.New(io.Discard, false, nil)},
 		{"slog", slog.NewTextHandler(io.Discard, nil)},
 	} {
-		srv, err := server.New(cfg, server.Options{Logger: slog.New(lg.h)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		h := srv.Handler()
+		h := benchServer(b, lg.h)
 		for _, tc := range []struct{ name, target string }{
 			{"autoconfig", "/mail/config-v1.1.xml?emailaddress=alice@example.com"},
 			{"json", "/autodiscover/autodiscover.json/v1.0/alice@example.com?Protocol=AutodiscoverV1"},

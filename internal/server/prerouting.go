@@ -31,9 +31,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// used directly: Header.Del canonicalises every name on every
 		// request, although a client rarely sends any of them.
 		for _, h := range forwardedHeaders {
-			if _, ok := r.Header[h]; ok {
-				delete(r.Header, h)
-			}
+			delete(r.Header, h)
 		}
 	}
 	autodiscover.CanonicalizePath(r.URL)

@@ -18,16 +18,7 @@ import (
 // counterpart of bench/baseline): routing, middleware, metrics, the access
 // log (the binary's handler, to io.Discard) and rendering.
 func BenchmarkHandler(b *testing.B) {
-	cfg, err := config.Demo()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Limits.RatePerSecond = -1
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(fastlog.New(io.Discard, false, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := srv.Handler()
+	h := benchServer(b, fastlog.New(io.Discard, false, nil))
 	const pox = `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>alice@example.com</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`
 	for _, tc := range []struct{ name, method, target, body string }{
 		{"autoconfig", "GET", "/mail/config-v1.1.xml?emailaddress=alice@example.com", ""},
@@ -63,6 +54,22 @@ func BenchmarkHandler(b *testing.B) {
 			}))
 		})
 	}
+}
+
+// benchServer is the demo configuration's handler, logging to lh, without
+// the rate limit.
+func benchServer(b *testing.B, lh slog.Handler) http.Handler {
+	b.Helper()
+	cfg, err := config.Demo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Limits.RatePerSecond = -1
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(lh)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv.Handler()
 }
 
 // discardWriter is a ResponseWriter that keeps nothing.
