@@ -72,8 +72,8 @@ type Watcher struct {
 // writeTracker knows whether a write to the file is unfinished.
 type writeTracker interface {
 	// writing reports whether the file was modified and not closed
-	// since, and a counter of the events seen for it.
-	writing() (bool, uint64)
+	// since.
+	writing() bool
 	// wake is signalled when a write was finished or the file replaced.
 	wake() <-chan struct{}
 	close() error
@@ -134,7 +134,6 @@ func (w *Watcher) Stable(ctx context.Context) ([]byte, Version, error) {
 	if w.busy() {
 		return nil, Version{}, ErrUnfinished
 	}
-	_, events := w.events()
 	before, _, err := w.read()
 	if err != nil {
 		return nil, Version{}, err
@@ -150,7 +149,11 @@ func (w *Watcher) Stable(ctx context.Context) ([]byte, Version, error) {
 	if err != nil {
 		return nil, Version{}, err
 	}
-	if writing, n := w.events(); writing || n != events || !before.same(after) {
+	// A write finished within the interval changed the modification
+	// time; one still open shows as busy. (Events are not counted: the
+	// event of a rename that happened just before the first read may be
+	// read only during the interval.)
+	if w.busy() || !before.same(after) {
 		return nil, Version{}, ErrUnfinished
 	}
 	return data, after, nil
@@ -160,15 +163,7 @@ func (w *Watcher) Stable(ctx context.Context) ([]byte, Version, error) {
 func (w *Watcher) Take(v Version) { w.taken = v }
 
 func (w *Watcher) busy() bool {
-	writing, _ := w.events()
-	return writing
-}
-
-func (w *Watcher) events() (bool, uint64) {
-	if w.writes == nil {
-		return false, 0
-	}
-	return w.writes.writing()
+	return w.writes != nil && w.writes.writing()
 }
 
 // read returns the file's version and content. The information is taken

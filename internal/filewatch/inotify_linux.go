@@ -32,7 +32,6 @@ type tracker struct {
 
 	mu   sync.Mutex
 	busy bool
-	seq  uint64
 }
 
 func newTracker(path string) (writeTracker, error) {
@@ -110,7 +109,6 @@ func (t *tracker) event(wd int32, mask uint32, name string) {
 func (t *tracker) note(busy, wake bool) {
 	t.mu.Lock()
 	t.busy = busy
-	t.seq++
 	t.mu.Unlock()
 	if wake {
 		select {
@@ -120,10 +118,10 @@ func (t *tracker) note(busy, wake bool) {
 	}
 }
 
-func (t *tracker) writing() (bool, uint64) {
+func (t *tracker) writing() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.busy, t.seq
+	return t.busy
 }
 
 func (t *tracker) wake() <-chan struct{} { return t.woken }

@@ -55,7 +55,7 @@ func (s *Server) watch(ctx context.Context) {
 			switch err := s.reloadFile(ctx); {
 			case errors.Is(err, filewatch.ErrUnfinished):
 				if !told {
-					s.log.Warn("the configuration file is being written; the reload waits until it is complete "+
+					s.log.Info("the configuration file is being written; the reload waits until it is complete "+
 						"(write the new file under another name and rename it into place)", "file", s.opts.ConfigPath)
 					told = true
 				}
