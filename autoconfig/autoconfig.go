@@ -16,6 +16,14 @@
 //     the configuration asks for them (publish_plain).
 //   - The format has no schema; Thunderbird ignores the version attribute and
 //     unknown elements, but wants booleans spelled exactly true/false.
+//
+// This package is part of the mailautoconf service, not a library: its
+// renderers and handlers take the service's own model (internal/settings:
+// a Catalog built from the service's configuration, the Settings of one
+// request), which Go does not let code outside this module import, and its
+// API changes with the service. It lives at the top of the module so that
+// the client protocols are found in one look; other programs get the same
+// documents from a running service over HTTP.
 package autoconfig
 
 import (
@@ -63,10 +71,9 @@ func Document(p *settings.Provider) *etree.Document {
 	ep.CreateElement("domain").SetText(tmpl.Marker(slotDomain))
 	ep.CreateElement("displayName").SetText(p.DisplayName)
 	ep.CreateElement("displayShortName").SetText(p.ShortName)
+	// The servers each client is told about, plain ones only with
+	// publish_plain (settings.Provider.Servers).
 	for _, s := range p.Servers {
-		if s.Security == config.SecurityPlain && !p.PublishPlain {
-			continue
-		}
 		var e *etree.Element
 		if s.Type == config.TypeSMTP {
 			e = ep.CreateElement("outgoingServer")

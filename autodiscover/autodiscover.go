@@ -25,6 +25,14 @@
 //   - Errors are answered with HTTP 200 and an Error element, as Exchange
 //     does: clients read the body, and some treat a 4xx/5xx status as "try
 //     the next URL" rather than as an answer.
+//
+// This package is part of the mailautoconf service, not a library: its
+// renderers and handlers take the service's own model (internal/settings:
+// a Catalog built from the service's configuration, the Settings of one
+// request), which Go does not let code outside this module import, and its
+// API changes with the service. It lives at the top of the module so that
+// the client protocols are found in one look; other programs get the same
+// documents from a running service over HTTP.
 package autodiscover
 
 import (
@@ -119,13 +127,6 @@ func envelope(ns string) (*etree.Document, *etree.Element) {
 	return doc, resp
 }
 
-// published reports whether a server is offered to clients: plain servers
-// only with publish_plain, like in autoconfig, so that every client gets the
-// same choice of servers.
-func published(p *settings.Provider, s config.Server) bool {
-	return s.Security != config.SecurityPlain || p.PublishPlain
-}
-
 // Document builds the Outlook-schema settings answer of a provider, with
 // template markers for the address. It is a pure function of the provider.
 func Document(p *settings.Provider) *etree.Document {
@@ -139,16 +140,12 @@ func Document(p *settings.Provider) *etree.Document {
 	acc.CreateElement("AccountType").SetText("email")
 	acc.CreateElement("Action").SetText("settings")
 	firstIncomingLogin := ""
-	for _, s := range p.Incoming() {
-		if published(p, s) {
-			firstIncomingLogin = s.Username
-			break
-		}
+	if in := p.Incoming(); len(in) > 0 {
+		firstIncomingLogin = in[0].Username
 	}
+	// The servers every client is told about, in configured order
+	// (settings.Provider.Servers: plain ones only with publish_plain).
 	for _, s := range p.Servers {
-		if !published(p, s) {
-			continue
-		}
 		e := acc.CreateElement("Protocol")
 		e.CreateElement("Type").SetText(protocolType[s.Type])
 		e.CreateElement("Server").SetText(s.Host)
@@ -162,7 +159,7 @@ func Document(p *settings.Provider) *etree.Document {
 		e.CreateElement("SPA").SetText(onOff(len(s.Authentication) > 0 && s.Authentication[0] == config.AuthNTLM))
 		// SSL says "encrypted at all" to clients that predate
 		// Encryption, which overrides it for those that know it.
-		e.CreateElement("SSL").SetText(onOff(s.Security != config.SecurityPlain))
+		e.CreateElement("SSL").SetText(onOff(s.Encrypted()))
 		e.CreateElement("Encryption").SetText(encryption[s.Security])
 		auth := needsAuth(s)
 		e.CreateElement("AuthRequired").SetText(onOff(auth))
@@ -179,7 +176,7 @@ func Document(p *settings.Provider) *etree.Document {
 
 // needsAuth reports whether a server wants a login at all: an SMTP relay
 // for known client addresses does not.
-func needsAuth(s config.Server) bool {
+func needsAuth(s settings.Server) bool {
 	for _, a := range s.Authentication {
 		if a != config.AuthNone && a != config.AuthClientIP {
 			return true

@@ -421,7 +421,7 @@ func TestJSON(t *testing.T) {
 		{"no address", "/autodiscover/autodiscover.json?Protocol=AutodiscoverV1", 400,
 			`{"ErrorCode":"InvalidUser","ErrorMessage":"missing Email parameter"}`},
 		{"bad address", "/autodiscover/autodiscover.json/v1.0/alice%0D%0A@example.com?Protocol=AutodiscoverV1", 400,
-			`{"ErrorCode":"InvalidUser","ErrorMessage":"invalid email address: contains a control character"}`},
+			`{"ErrorCode":"InvalidUser","ErrorMessage":"invalid email address: contains U+000D, a control character"}`},
 		{"unknown domain", "/autodiscover/autodiscover.json/v1.0/alice@unknown.example.org?Protocol=AutodiscoverV1", 404,
 			`{"ErrorCode":"NotFound","ErrorMessage":"no mail settings are published for this domain"}`},
 		{"unknown version", "/autodiscover/autodiscover.json/v2.0/alice@example.com?Protocol=AutodiscoverV1", 404,

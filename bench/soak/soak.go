@@ -522,15 +522,24 @@ func shutdownUnderLoad(srv *server, o Options, logf func(string, ...any)) Shutdo
 		r.Samples = append(r.Samples, "sending SIGTERM: "+err.Error())
 	}
 	// While the uploads are still open the server is draining: the port
-	// no longer accepts connections.
-	time.Sleep(releaseDelay / 3)
-	select {
-	case <-srv.exited:
-		r.Samples = append(r.Samples, "the server exited with uploads in flight")
-	default:
-		r.RefusedDuringDrain = refused(srv.http)
+	// no longer accepts connections. It closes once the process has
+	// handled the signal, which on a loaded machine can take longer than
+	// any fixed wait: the uploads are held until the port is seen
+	// refusing (at most half the drain timeout), so the verdict does not
+	// depend on the machine's load.
+	for deadline := sent.Add(o.Drain / 2); ; time.Sleep(10 * time.Millisecond) {
+		select {
+		case <-srv.exited:
+			r.Samples = append(r.Samples, "the server exited with uploads in flight")
+		default:
+			r.RefusedDuringDrain = refused(srv.http)
+			if !r.RefusedDuringDrain && time.Now().Before(deadline) {
+				continue
+			}
+		}
+		break
 	}
-	time.Sleep(releaseDelay - releaseDelay/3)
+	time.Sleep(time.Until(sent.Add(releaseDelay)))
 	close(release)
 	wg.Wait()
 	close(results)
@@ -560,8 +569,8 @@ func shutdownUnderLoad(srv *server, o Options, logf func(string, ...any)) Shutdo
 }
 
 // releaseDelay is how long after SIGTERM the in-flight uploads send the
-// rest of their bodies. The server must wait for them, so it cannot exit
-// sooner.
+// rest of their bodies, at the earliest. The server must wait for them, so
+// it cannot exit sooner.
 const releaseDelay = 300 * time.Millisecond
 
 // refused reports whether a new connection to addr is refused outright

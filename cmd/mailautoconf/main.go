@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"mailautoconf/internal/config"
@@ -42,6 +43,7 @@ Usage:
   mailautoconf probe ADDRESS [--resolver ADDR] [--insecure] [--connect] [--json]
                                                      show what each mail client would configure for ADDRESS
   mailautoconf version                               print the version (also --version)
+  mailautoconf help [COMMAND]                        print this, or a command's options (also COMMAND --help)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -58,10 +60,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return records(args[1:], stdout, stderr)
 	case "probe":
 		return probeCmd(args[1:], stdout, stderr)
-	case "version", "--version", "-version", "-v":
+	case "version":
+		fs := flag.NewFlagSet("version", flag.ContinueOnError)
+		if code, ok := parseFlags(fs, versionUsage, args[1:], stdout, stderr); !ok {
+			return code
+		}
+		if fs.NArg() != 0 {
+			fmt.Fprintf(stderr, "mailautoconf version: unexpected argument %q\n\n%s", fs.Arg(0), versionUsage)
+			return 2
+		}
+		fmt.Fprintln(stdout, "mailautoconf", versionString())
+		return 0
+	case "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "mailautoconf", versionString())
 		return 0
 	case "help", "--help", "-help", "-h":
+		// Asking for help is not an error: stdout, exit status 0.
+		// `help COMMAND` is `COMMAND --help`.
+		if len(args) == 2 && args[0] == "help" && args[1] != "help" {
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
@@ -89,10 +107,9 @@ func loadConfig(path string) (*config.Config, error) {
 
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file to validate")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, checkUsage, args, stdout, stderr); !ok {
+		return code
 	}
 	if *path == "" && fs.NArg() == 1 {
 		*path = fs.Arg(0)
@@ -118,20 +135,26 @@ func check(args []string, stdout, stderr io.Writer) int {
 		n += len(p.Domains)
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	// Everything else is rebuilt by a reload; say which keys are not, so
+	// that an operator who changed one knows to restart.
+	var keys []string
+	for _, kv := range cfg.StartOnly() {
+		keys = append(keys, fmt.Sprintf("%s=%q", kv.Key, kv.Value))
+	}
+	fmt.Fprintf(stdout, "%s: read at start only (a reload keeps the running values, restart to change them): %s\n", *path, strings.Join(keys, " "))
 	return 0
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default: the built-in demo)")
 	httpAddr := fs.String("http", "", "HTTP listen address (default: the configuration's, or 127.0.0.1:8080)")
 	httpsAddr := fs.String("https", "", "HTTPS listen address (default: the configuration's listen.https; off without)")
 	metricsAddr := fs.String("metrics", "", "separate /metrics listen address (default: the configuration's listen.metrics)")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: the configuration's log.format, or text)")
 	dnsAddr := fs.String("dns", "", "authoritative DNS listen address, UDP and TCP (default: the configuration's listen.dns; off without)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, serveUsage, args, stdout, stderr); !ok {
+		return code
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {

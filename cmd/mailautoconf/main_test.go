@@ -31,6 +31,9 @@ func TestCheck(t *testing.T) {
 	if !strings.Contains(out.String(), "OK, 1 provider(s), 1 domain(s)") {
 		t.Errorf("check good said %q", out.String())
 	}
+	if !strings.Contains(out.String(), `read at start only (a reload keeps the running values, restart to change them): listen.http="" listen.https="" listen.dns="" listen.metrics="" log.format=""`) {
+		t.Errorf("check does not name the keys read at start only: %q", out.String())
+	}
 	out.Reset()
 	errb.Reset()
 	if code := run([]string{"check", "--config", bad}, &out, &errb); code != 1 {

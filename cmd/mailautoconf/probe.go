@@ -44,11 +44,6 @@ Options:
 // probeCmd runs `mailautoconf probe`.
 func probeCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, probeUsage)
-		fs.PrintDefaults()
-	}
 	resolver := fs.String("resolver", "", "DNS server (host or host:port) for every lookup (default: the first of /etc/resolv.conf)")
 	insecure := fs.Bool("insecure", false, "read answers even when a certificate fails verification (the failure is still reported)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -62,8 +57,8 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 	// The address may come before or after the options.
 	var rest []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			return 2
+		if code, ok := parseFlags(fs, probeUsage, args, stdout, stderr); !ok {
+			return code
 		}
 		if fs.NArg() == 0 {
 			break
@@ -73,7 +68,7 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(rest) != 1 {
 		fmt.Fprintln(stderr, "mailautoconf probe: give exactly one e-mail address")
-		fs.Usage()
+		printUsage(fs, probeUsage, stderr)
 		return 2
 	}
 	if *timeout <= 0 {

@@ -14,11 +14,10 @@ import (
 // for hosters who publish them in the DNS they already run.
 func records(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("records", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default: the built-in demo)")
 	zone := fs.Bool("zone", false, "print complete zones ($ORIGIN, $TTL, SOA, NS) instead of lines to paste")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, recordsUsage, args, stdout, stderr); !ok {
+		return code
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {

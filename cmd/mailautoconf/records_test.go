@@ -95,8 +95,8 @@ func TestRecordsCommand(t *testing.T) {
 // The exported zones load into NSD, a real authoritative server, and NSD
 // answers exactly what this server answers.
 func TestRecordsLoadIntoNSD(t *testing.T) {
-	nsd := lookTool(t, "nsd")
-	checkzone := lookTool(t, "nsd-checkzone")
+	nsd := testutil.Tool(t, "nsd", "nsd")
+	checkzone := testutil.Tool(t, "nsd-checkzone", "nsd")
 	dir := t.TempDir()
 	domains := []string{"example.com", "example.net"}
 	var zones strings.Builder
@@ -199,18 +199,6 @@ func sorted(rrs []dns.RR) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/" + name); serr == nil {
-			return "/usr/sbin/" + name
-		}
-		t.Fatalf("%s is needed (apt-get install nsd; .ci/deps installs it): %v", name, err)
-	}
-	return p
 }
 
 // freePort finds a loopback port free for both UDP and TCP.

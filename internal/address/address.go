@@ -61,15 +61,24 @@ func IsInvalid(err error) bool {
 // (UTS #46 with the lookup profile: case folding, no strict bidi surprises).
 var lookup = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false))
 
+// syntax is the ASCII punctuation that RFC 5322 gives a meaning to in an
+// address (quoting, comments, display names, lists, domain literals), and
+// the backquote: none of it is part of a plain mailbox address, and all of
+// it would need quoting somewhere the address is written.
+const syntax = "\"'<>\\()[],;:`"
+
 // Parse parses and normalises a mailbox address.
 //
 // Accepted: surrounding white space; a space inside the local part, which is
 // taken for a '+' that lost its percent-encoding on the way (Thunderbird and
 // many web forms send "alice+tag@…" unencoded in a query string, and a query
 // decoder turns '+' into ' '); an upper-case or Unicode domain; a trailing dot
-// on the domain. Rejected with a reason: control characters (CR and LF
-// included), quotes, angle brackets, backslashes, quoted or commented local
-// parts, and parts longer than RFC 5321 allows.
+// on the domain. Rejected with a reason: any character outside the address
+// alphabet (see Allowed: controls, CR and LF included, noncharacters,
+// invisible and direction-changing characters, white space other than the
+// ASCII space), quotes, angle brackets, backslashes, quoted or commented
+// local parts, A-labels that are not valid IDNA, and parts longer than RFC
+// 5321 allows.
 func Parse(s string) (Address, error) {
 	if len(s) > 4*MaxAddress {
 		// Do not even look at absurdly long input.
@@ -83,13 +92,14 @@ func Parse(s string) (Address, error) {
 		return Address{}, invalid("not valid UTF-8")
 	}
 	for _, r := range s {
-		switch {
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			return Address{}, invalid("contains a control character")
-		case r == '\u2028' || r == '\u2029' || r == '\ufeff' || (r >= 0xe000 && r <= 0xf8ff):
-			return Address{}, invalid("contains a line separator or private-use character")
-		case strings.ContainsRune("\"'<>\\()[],;:`", r):
-			return Address{}, invalid("contains the character %q", r)
+		if r < utf8.RuneSelf && r >= 0x20 && r != 0x7f {
+			if strings.IndexByte(syntax, byte(r)) >= 0 {
+				return Address{}, invalid("contains the character %q", r)
+			}
+			continue
+		}
+		if why := refusal(r); why != "" {
+			return Address{}, refused(r, why)
 		}
 	}
 	at := strings.LastIndexByte(s, '@')
@@ -133,7 +143,9 @@ func checkLocal(local string) error {
 
 // ParseDomain normalises a domain name: lower case, A-labels, no trailing dot.
 // It rejects names that are not valid host names (LDH labels of at most 63
-// octets, at most 255 octets in all) and IP literals.
+// octets, at most 255 octets in all), IP literals, Unicode names holding a
+// character outside the address alphabet, and xn-- labels that are not
+// valid A-labels (see checkALabels).
 func ParseDomain(s string) (string, error) {
 	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
 	if s == "" {
@@ -153,6 +165,12 @@ func ParseDomain(s string) (string, error) {
 	if ascii {
 		d = strings.ToLower(s)
 	} else {
+		// The IDNA mapping would delete some invisible characters
+		// (U+00AD, U+200B) and fold others: refused before, so that
+		// a name that looks like another is not quietly made into it.
+		if err := checkAlphabet(s); err != nil {
+			return "", err
+		}
 		var err error
 		d, err = lookup.ToASCII(s)
 		if err != nil {
@@ -171,7 +189,46 @@ func ParseDomain(s string) (string, error) {
 	if err := checkHostname(d); err != nil {
 		return "", err
 	}
+	if strings.Contains(d, "xn--") {
+		if err := checkALabels(d); err != nil {
+			return "", err
+		}
+	}
 	return d, nil
+}
+
+// strict checks A-labels the way a registry does (RFC 5891 section 4): valid
+// Punycode that decodes to a valid U-label (NFC, no disallowed or mapped
+// code points, hyphen, joiner and bidi rules).
+var strict = idna.Registration
+
+// checkALabels checks every label of a lower-case host name that starts with
+// "xn--". Exact domains are configured names, but under a "*." domain any
+// name a client invents is served and written back into the answer: a label
+// such as "xn--zz" (not Punycode) or one that decodes to a noncharacter or an
+// invisible character would be echoed in every document and shown on the
+// settings page. Only an A-label that decodes to a valid U-label, re-encodes
+// to itself (one spelling per name) and holds only characters of the
+// address alphabet passes.
+func checkALabels(d string) error {
+	for label := range strings.SplitSeq(d, ".") {
+		if !strings.HasPrefix(label, "xn--") {
+			continue
+		}
+		u, err := strict.ToUnicode(label)
+		if err != nil {
+			return invalid("domain has an xn-- label that is not a valid internationalised name")
+		}
+		if a, err := strict.ToASCII(u); err != nil || a != label {
+			return invalid("domain has an xn-- label that is not in its one valid spelling")
+		}
+		for _, r := range u {
+			if why := refusal(r); why != "" {
+				return invalid("domain has an xn-- label that decodes to U+%04X, %s", r, why)
+			}
+		}
+	}
+	return nil
 }
 
 // checkHostname checks an ASCII, lower-case name label by label.

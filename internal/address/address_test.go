@@ -18,6 +18,21 @@ func TestParseAccepts(t *testing.T) {
 		{"x@xn--bcher-kva.ch", "x", "xn--bcher-kva.ch"},
 		{"a&b@example.com", "a&b", "example.com"},
 		{strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 64), "example.com"},
+		{strings.Repeat("ü", 32) + "@example.com", strings.Repeat("ü", 32), "example.com"}, // 64 octets
+		{"!#$%&*+/=?^_{|}~-@example.com", "!#$%&*+/=?^_{|}~-", "example.com"},
+		{"用户@例子.广告", "用户", "xn--fsqu00a.xn--4rr70v"},
+		{"δοκιμή@example.com", "δοκιμή", "example.com"},
+		{"مستخدم@example.com", "مستخدم", "example.com"},
+		{"e\u0301@example.com", "e\u0301", "example.com"}, // a combining accent is visible
+		{"\u2764@example.com", "\u2764", "example.com"},   // an emoji without variation selector
+		{"\U0001F600@example.com", "\U0001F600", "example.com"},
+		{"\U0001D4B6@example.com", "\U0001D4B6", "example.com"}, // mathematical script a
+		{"\U00030000@example.com", "\U00030000", "example.com"}, // CJK extension G
+		{"\u0378@example.com", "\u0378", "example.com"},         // unassigned today
+		{"\u00a0a@example.com\u00a0", "a", "example.com"},       // white space around is trimmed
+		{"a@xn--Mnchen-3ya.example.com", "a", "xn--mnchen-3ya.example.com"},
+		{"a@münchen.example.com", "a", "xn--mnchen-3ya.example.com"},
+		{"a@xn--ls8h.example.com", "a", "xn--ls8h.example.com"},
 	}
 	for _, c := range cases {
 		a, err := Parse(c.in)
@@ -43,8 +58,8 @@ func TestParseRejects(t *testing.T) {
 		{"NUL", "a\x00@example.com", "control"},
 		{"DEL", "a\x7f@example.com", "control"},
 		{"C1", "a\u0085@example.com", "control"},
-		{"line separator", "a\u2028@example.com", "line separator"},
-		{"BOM", "\ufeffa@example.com", "line separator"},
+		{"line separator", "a\u2028@example.com", "U+2028, white space"},
+		{"BOM", "\ufeffa@example.com", "U+FEFF, an invisible character"},
 		{"double quote", `"a"@example.com`, "character"},
 		{"single quote", `a'b@example.com`, "character"},
 		{"angle", "<a@example.com>", "character"},
@@ -74,7 +89,68 @@ func TestParseRejects(t *testing.T) {
 		{"invalid UTF-8", "a\xff@example.com", "UTF-8"},
 		{"bad IDN", "a@xn--.com", "domain"},
 		{"tab in local", "a\tb@example.com", "control"},
-		{"private use", "a\ue000@example.com", "private-use"},
+		{"private use", "a\ue000@example.com", "U+E000, a private-use"},
+		{"private use, plane 15", "a\U000F0000@example.com", "U+F0000, a private-use"},
+		{"private use, plane 16", "a\U0010FFFD@example.com", "U+10FFFD, a private-use"},
+
+		// Noncharacters: not XML characters (U+FFFE, U+FFFF) or to be
+		// avoided in every document format.
+		{"U+FFFE", "a\ufffeb@example.com", "U+FFFE, a noncharacter"},
+		{"U+FFFF", "a\uffffb@example.com", "U+FFFF, a noncharacter"},
+		{"U+FDD0", "a\ufdd0@example.com", "U+FDD0, a noncharacter"},
+		{"U+FDEF", "a\ufdef@example.com", "U+FDEF, a noncharacter"},
+		{"U+1FFFE", "a\U0001FFFE@example.com", "U+1FFFE, a noncharacter"},
+		{"U+EFFFF", "a\U000EFFFF@example.com", "U+EFFFF, a noncharacter"},
+		{"U+10FFFF", "a\U0010FFFF@example.com", "U+10FFFF, a noncharacter"},
+		{"U+FFFE in the domain", "a@exam\ufffeple.com", "U+FFFE, a noncharacter"},
+		{"replacement character", "a\ufffd@example.com", "U+FFFD, the replacement"},
+		{"surrogate as UTF-8", "a\xed\xa0\x80@example.com", "UTF-8"},
+
+		// White space inside the address.
+		{"no-break space", "a\u00a0b@example.com", "U+00A0, white space"},
+		{"ideographic space", "a\u3000b@example.com", "U+3000, white space"},
+		{"en quad", "a\u2000b@example.com", "U+2000, white space"},
+		{"narrow no-break space", "a\u202fb@example.com", "U+202F, white space"},
+
+		// Characters that change the direction of the text.
+		{"right-to-left override", "\u202ealice@example.com", "U+202E, a character that changes the text direction"},
+		{"left-to-right embedding", "a\u202ab@example.com", "U+202A, a character that changes"},
+		{"pop directional formatting", "a\u202cb@example.com", "U+202C, a character that changes"},
+		{"right-to-left isolate", "a\u2067b@example.com", "U+2067, a character that changes"},
+		{"pop directional isolate", "a\u2069b@example.com", "U+2069, a character that changes"},
+		{"left-to-right mark", "a\u200eb@example.com", "U+200E, a character that changes"},
+		{"right-to-left mark", "a\u200fb@example.com", "U+200F, a character that changes"},
+		{"Arabic letter mark", "a\u061cb@example.com", "U+061C, a character that changes"},
+		{"right-to-left mark in the domain", "a@example\u200f.com", "U+200F, a character that changes"},
+
+		// Invisible characters.
+		{"zero-width space", "a\u200bb@example.com", "U+200B, an invisible character"},
+		{"zero-width non-joiner", "a\u200cb@example.com", "U+200C, an invisible character"},
+		{"zero-width joiner", "a\u200db@example.com", "U+200D, an invisible character"},
+		{"soft hyphen", "ali\u00adce@example.com", "U+00AD, an invisible character"},
+		{"soft hyphen in the domain", "alice@exam\u00adple.com", "U+00AD, an invisible character"},
+		{"zero-width space in the domain", "alice@exam\u200bple.com", "U+200B, an invisible character"},
+		{"word joiner", "a\u2060b@example.com", "U+2060, an invisible character"},
+		{"invisible plus", "a\u2064b@example.com", "U+2064, an invisible character"},
+		{"Mongolian vowel separator", "a\u180eb@example.com", "U+180E, an invisible character"},
+		{"combining grapheme joiner", "a\u034fb@example.com", "U+034F, an invisible character"},
+		{"Hangul filler", "a\u3164b@example.com", "U+3164, an invisible character"},
+		{"halfwidth Hangul filler", "a\uffa0b@example.com", "U+FFA0, an invisible character"},
+		{"variation selector 16", "\u2764\ufe0f@example.com", "U+FE0F, an invisible character"},
+		{"variation selector 17", "a\U000E0100@example.com", "U+E0100, an invisible character"},
+		{"Mongolian free variation selector", "a\u180bb@example.com", "U+180B, an invisible character"},
+		{"tag letter A", "a\U000E0041@example.com", "U+E0041, an invisible character"},
+		{"language tag", "a\U000E0001@example.com", "U+E0001, an invisible character"},
+		{"cancel tag", "a\U000E007F@example.com", "U+E007F, an invisible character"},
+		{"unassigned tag", "a\U000E0002@example.com", "U+E0002, an invisible character"},
+		{"interlinear annotation", "a\ufff9b@example.com", "U+FFF9, an invisible character"},
+
+		// A-labels that are not valid IDNA: not echoed as they are.
+		{"A-label that is not Punycode", "a@xn--zz.example.com", "xn-- label that is not a valid"},
+		{"A-label of a control character", "a@xn--a.example.com", "xn-- label that is not a valid"},
+		{"A-label of a zero-width joiner", "a@xn--1ug.example.com", "xn-- label that is not a valid"},
+		{"A-label of a noncharacter", "a@xn--a-s10i.example.com", "xn-- label"},
+		{"A-label with a disallowed character", "a@xn--a-ecp.example.com", "xn-- label that is not a valid"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -10,11 +10,12 @@ import (
 )
 
 // FuzzParse checks the properties every other package relies on when it
-// puts a parsed address into a document or a header: the normal form parses
-// to itself, holds nothing that could break out of XML text, a plist string,
-// a query string or an HTTP header, keeps within RFC 5321's lengths, and
-// survives XML escaping unchanged. A refusal is always an *Error with a
-// short, single-line reason.
+// puts a parsed address into a document or a header: every character of an
+// accepted address is in the address alphabet (Allowed), the normal form
+// parses to itself, holds nothing that could break out of XML text, a plist
+// string, a query string or an HTTP header, keeps within RFC 5321's
+// lengths, and survives XML escaping unchanged. A refusal is always an
+// *Error with a short, single-line reason.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"alice@example.com", " Alice+tag@Example.COM. ", "alice tag@example.com",
@@ -24,6 +25,9 @@ func FuzzParse(f *testing.F) {
 		"a@" + strings.Repeat("x", 64) + ".example", strings.Repeat("l", 65) + "@example.com",
 		"a@\u2028example.com", "a@exam\xffple.com", "a&b@example.com", "a@example.com\u202e",
 		"\ufeffa@example.com", "a@xn--.example", "a@xn--zz.example",
+		"a\ufffeb@example.com", "a\uffffb@example.com", "a@exam\uffffple.com", "a\U0010FFFF@example.com",
+		"a\ufdd0@example.com", "a\u200bb@example.com", "a\u00adb@example.com", "a\U000E0041@example.com",
+		"a@xn--a-s10i.wild.example", "a@xn--1ug.example", "a\u2764\ufe0f@example.com", "a\ufffd@example.com",
 	} {
 		f.Add(s)
 	}
@@ -40,6 +44,19 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		s := a.String()
+		for _, r := range s {
+			if !Allowed(r) {
+				t.Fatalf("Parse(%q) = %q: holds %U, which is not in the alphabet", raw, s, r)
+			}
+		}
+		// What was accepted held nothing outside the alphabet either,
+		// apart from the blanks trimmed around it and the spaces that
+		// stand for '+': nothing was silently dropped or mapped away.
+		for _, r := range strings.TrimSpace(raw) {
+			if r != ' ' && !Allowed(r) {
+				t.Fatalf("Parse(%q) accepted an input holding %U", raw, r)
+			}
+		}
 		if len(a.Local) == 0 || len(a.Local) > MaxLocalPart || len(s) > MaxAddress {
 			t.Fatalf("Parse(%q) = %q: lengths out of range", raw, s)
 		}

@@ -1,64 +1,41 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-
-	"mailautoconf/internal/address"
 )
 
-// aliases validates and normalises a provider's domain aliases.
-//
-// An alias domain is another name for one of the provider's own domains:
-// mail to alice@alias lands in alice@canonical's mailbox. Autodiscover
-// answers such addresses with a redirect to the canonical address (Outlook
-// then asks again and configures the canonical account), and the other
-// protocols serve the provider's settings for them.
-//
-// Both sides are normalised like every other domain (lower case, A-labels).
-// The target must be a plain domain of the provider, not a wildcard and not
-// another alias: a redirect chain would make Outlook ask several times, and
-// a wildcard names no single mailbox domain to redirect to.
-func (v *validator) aliases(path string, p *Provider) {
+// aliases checks a provider's domain aliases (see ParseAlias) against its
+// normalised domains and returns them normalised: alias -> target.
+func (v *validator) aliases(path string, p *Provider, domains []string) map[string]string {
 	if len(p.Aliases) == 0 {
-		return
+		return nil
 	}
-	own := make(map[string]bool, len(p.Domains))
-	for _, d := range p.Domains {
-		own[d] = true
+	own := make(map[string]bool, len(domains))
+	var listed []string
+	for _, d := range domains {
+		if d != "" {
+			own[d] = true
+			listed = append(listed, d)
+		}
 	}
+	isOwn := func(d string) bool { return own[d] }
 	norm := make(map[string]string, len(p.Aliases))
 	from := make(map[string]string, len(p.Aliases)) // normalised alias -> key as written
 	// Sorted, so that errors come out in a stable order.
 	for _, key := range slices.Sorted(maps.Keys(p.Aliases)) {
-		target := p.Aliases[key]
 		kp := path + ".aliases." + key
-		if strings.HasPrefix(key, "*.") {
-			v.errorf(kp, "an alias must be a single domain, not a wildcard")
-			continue
-		}
-		alias, err := address.ParseDomain(key)
-		if err != nil {
-			v.errorf(kp, "%q is not a domain name", key)
-			continue
-		}
-		if len(alias) > MaxServedDomain {
-			v.errorf(kp, "%s is longer than %d characters: its service names would exceed DNS's 253", alias, MaxServedDomain)
-			continue
-		}
-		canon, err := address.ParseDomain(strings.TrimPrefix(target, "*."))
-		if err != nil || strings.HasPrefix(target, "*.") {
-			v.errorf(kp, "%q is not a domain name of this provider", target)
-			continue
-		}
+		alias, canon, err := ParseAlias(key, p.Aliases[key], isOwn)
+		var notOwn errNotOwn
 		switch {
-		case own[alias]:
-			v.errorf(kp, "%s is one of the provider's own domains and cannot also be an alias", alias)
+		case errors.As(err, &notOwn):
+			v.errorf(kp, "%v (%s)", err, strings.Join(listed, ", "))
 			continue
-		case !own[canon]:
-			v.errorf(kp, "%s is not one of the provider's domains (%s)", canon, strings.Join(p.Domains, ", "))
+		case err != nil:
+			v.errorf(kp, "%v", err)
 			continue
 		}
 		if prev, dup := from[alias]; dup {
@@ -68,18 +45,18 @@ func (v *validator) aliases(path string, p *Provider) {
 		from[alias] = key
 		norm[alias] = canon
 	}
-	p.Aliases = norm
+	return norm
 }
 
-// aliasOwners checks the aliases of all providers against the served
-// domains: an alias is a served domain too, so it may be neither a domain
-// of another provider nor an alias of one. owner maps every plain domain to
-// the path of its first mention, as built by config.
-func (v *validator) aliasOwners(c *Config, owner map[string]string) {
+// aliasOwners checks the aliases of all providers (normalised, by provider
+// index) against the served domains: an alias is a served domain too, so it
+// may be neither a domain of another provider nor an alias of one. owner
+// maps every plain domain to the path of its first mention, as built by
+// config.
+func (v *validator) aliasOwners(aliases []map[string]string, owner map[string]string) {
 	seen := map[string]string{} // alias -> path of its first mention
-	for i := range c.Providers {
-		p := &c.Providers[i]
-		for _, alias := range slices.Sorted(maps.Keys(p.Aliases)) {
+	for i, as := range aliases {
+		for _, alias := range slices.Sorted(maps.Keys(as)) {
 			ap := fmt.Sprintf("providers[%d].aliases.%s", i, alias)
 			if prev, dup := owner[alias]; dup {
 				v.errorf(ap, "alias %s is already served by %s (line %d)", alias, prev, v.line(prev))

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -34,6 +36,20 @@ type Config struct {
 	Log       Log        `yaml:"log"`
 	Metrics   Metrics    `yaml:"metrics"`
 	Providers []Provider `yaml:"providers"`
+
+	// dir is the directory of the file the configuration was read from,
+	// for Path; empty for a configuration not read from a file.
+	dir string
+}
+
+// Path resolves a file name given in the configuration: a relative name is
+// relative to the configuration file's directory, so that the service finds
+// its files wherever it is started from.
+func (c *Config) Path(name string) string {
+	if c.dir == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(c.dir, name)
 }
 
 // Listen holds the addresses the service listens on. A command-line flag
@@ -62,8 +78,10 @@ type Provider struct {
 	Username string `yaml:"username"`
 	// Authentication is the default authentication for all servers.
 	Authentication StringList `yaml:"authentication"`
-	// PublishPlain publishes servers with security "plain" in autoconfig.
-	// Off by default: Thunderbird for Android rejects a whole autoconfig
+	// PublishPlain tells clients about servers with security "plain" too,
+	// in every protocol: autoconfig, Autodiscover, Apple profiles, DNS SRV
+	// records and the settings page (Provider.Publishes is the rule). Off
+	// by default: Thunderbird for Android rejects a whole autoconfig
 	// document that mentions socketType "plain".
 	PublishPlain bool    `yaml:"publish_plain"`
 	OAuth2       *OAuth2 `yaml:"oauth2"`
@@ -74,6 +92,11 @@ type Provider struct {
 	// has one; Autodiscover publishes it for the mobilesync schema.
 	ActiveSyncURL string   `yaml:"activesync_url"`
 	Servers       []Server `yaml:"servers"`
+	// CalDAV, CardDAV and JMAP are the provider's calendar, contacts and
+	// JMAP services, when it has them (see dav.go).
+	CalDAV  *Service `yaml:"caldav"`
+	CardDAV *Service `yaml:"carddav"`
+	JMAP    *Service `yaml:"jmap"`
 }
 
 // OAuth2 describes the provider's OAuth2 endpoints, needed when a server
@@ -128,7 +151,7 @@ func Demo() (*Config, error) {
 // DemoYAML returns the text of the demonstration configuration.
 func DemoYAML() []byte { return append([]byte(nil), demoYAML...) }
 
-// Load reads, parses, defaults and validates a configuration file.
+// Load reads and validates a configuration file.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -142,8 +165,12 @@ type Errors []string
 
 func (e Errors) Error() string { return strings.Join(e, "\n") }
 
-// Parse parses, defaults and validates a configuration. name is used in
-// messages only.
+// Parse reads and validates a configuration. name is used in messages and
+// to resolve relative file names (Config.Path). The result holds what the
+// file says: defaults and derived values are applied by whoever builds the
+// service's state from it (internal/settings, internal/server,
+// internal/dnsserver), through the functions of this package that say what
+// a key means.
 func Parse(name string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -166,9 +193,11 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		return nil, Errors{yamlError(name, err)}
 	}
+	c.dir = filepath.Dir(name)
 	v := validator{file: name, lines: map[string]int{}}
 	v.index("", root.Content[0])
 	v.config(&c)
+	v.allText("", reflect.ValueOf(c))
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}

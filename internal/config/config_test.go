@@ -27,7 +27,7 @@ func TestDemo(t *testing.T) {
 		{"smtp", "smtp.example.com", 465, "tls"}, {"smtp", "smtp.example.com", 587, "starttls"},
 	}
 	for i, w := range want {
-		s := p.Servers[i]
+		s := p.Server(i)
 		if s.Type != w.typ || s.Host != w.host || s.Port != w.port || s.Security != w.sec || s.Username != "%EMAILADDRESS%" {
 			t.Errorf("server %d = %+v, want %+v", i, s, w)
 		}
@@ -40,15 +40,16 @@ func TestExampleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.Providers[0]
-	if p.Domains[1] != "xn--bckerei-mller-bfb28a.ch" {
-		t.Errorf("IDN domain stored as %q", p.Domains[1])
+	if d, err := ParseServedDomain(p.Domains[1]); d != "xn--bckerei-mller-bfb28a.ch" {
+		t.Errorf("IDN domain read as %q (%v)", d, err)
 	}
-	if p.Domains[2] != "*.kunden.alpenhost.ch" {
-		t.Errorf("wildcard stored as %q", p.Domains[2])
+	if d, err := ParseServedDomain(p.Domains[2]); d != "*.kunden.alpenhost.ch" {
+		t.Errorf("wildcard read as %q (%v)", d, err)
 	}
 }
 
-// TestDefaults: a minimal file gets standard ports, security and login names.
+// TestDefaults: a minimal file means standard ports, security and login
+// names; the file's values stay as written.
 func TestDefaults(t *testing.T) {
 	c, err := Parse("min.yaml", []byte(`
 providers:
@@ -64,14 +65,18 @@ providers:
 		t.Fatal(err)
 	}
 	p := c.Providers[0]
-	if p.ID != "mail.example.org" || p.DisplayName != "mail.example.org" || p.ShortName != "mail.example.org" {
-		t.Errorf("names: %q %q %q", p.ID, p.DisplayName, p.ShortName)
+	if display, short := p.Names(); p.NormalizedID() != "mail.example.org" || display != "mail.example.org" || short != "mail.example.org" {
+		t.Errorf("names: %q %q %q", p.NormalizedID(), display, short)
 	}
-	if p.Domains[0] != "example.org" {
-		t.Errorf("domain %q", p.Domains[0])
+	if d, _ := ParseServedDomain(p.Domains[0]); d != "example.org" {
+		t.Errorf("domain %q", d)
+	}
+	if p.ID != "Mail.Example.ORG." || p.Domains[0] != "Example.ORG" || p.Servers[0].Port != 0 || p.Servers[0].Security != "" {
+		t.Errorf("the parsed file was changed: %+v", p)
 	}
 	got := ""
-	for _, s := range p.Servers {
+	for i := range p.Servers {
+		s := p.Server(i)
 		got += s.Type + ":" + s.Security + ":" + itoa(s.Port) + ":" + s.Username + ":" + strings.Join(s.Authentication, ",") + " "
 	}
 	want := "imap:tls:993:%EMAILADDRESS%:password-cleartext pop3:starttls:110:%EMAILADDRESS%:password-cleartext " +
@@ -192,8 +197,8 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a configuration without providers")
 		}
 		for _, p := range c.Providers {
-			for _, s := range p.Servers {
-				if s.Port < 1 || s.Port > 65535 {
+			for i := range p.Servers {
+				if s := p.Server(i); s.Port < 1 || s.Port > 65535 {
 					t.Fatalf("accepted port %d", s.Port)
 				}
 			}
@@ -242,5 +247,64 @@ func TestLongestDomain(t *testing.T) {
 	if _, err := Parse("bad.yaml", []byte(strings.Replace(string(yaml("example.com")), "    servers:", "    aliases: {"+tooLong+": example.com}\n    servers:", 1))); err == nil ||
 		!strings.Contains(err.Error(), "is longer than 234 characters") {
 		t.Errorf("a %d-character alias domain: %v", len(tooLong), err)
+	}
+}
+
+// TestEveryStringChecked: a control or private-use character is refused in
+// every configured string, not only in names: the renderers use
+// private-use characters as template markers, so a configured value that
+// held one would be taken for a slot (an OAuth scope or a URL as much as a
+// display name).
+func TestEveryStringChecked(t *testing.T) {
+	// YAML escapes inside the double-quoted values: what tmpl.Marker(0)
+	// writes, a BEL and a C1 control (NEL).
+	bads := []string{`\uE0000\uE001`, `\a`, `\x85`}
+	base := `providers:
+  - id: mail.example.com
+    display_name: "DISPLAY"
+    short_name: "SHORT"
+    domains: [example.com]
+    documentation_url: "https://example.com/DOC"
+    logo_url: "https://example.com/LOGO"
+    activesync_url: "https://example.com/EAS"
+    username: "%EMAILADDRESS%USER"
+    oauth2: {issuer: "ISSUER", scope: "SCOPE", auth_url: "https://example.com/AUTH", token_url: "https://example.com/TOKEN"}
+    servers:
+      - {type: imap, host: imap.example.com, username: "%EMAILLOCALPART%SRVUSER"}
+      - {type: smtp, host: smtp.example.com}
+`
+	fields := map[string]string{
+		"DISPLAY": "providers[0].display_name", "SHORT": "providers[0].short_name",
+		"DOC": "providers[0].documentation_url", "LOGO": "providers[0].logo_url", "EAS": "providers[0].activesync_url",
+		"USER": "providers[0].username", "ISSUER": "providers[0].oauth2.issuer", "SCOPE": "providers[0].oauth2.scope",
+		"AUTH": "providers[0].oauth2.auth_url", "TOKEN": "providers[0].oauth2.token_url",
+		"SRVUSER": "providers[0].servers[0].username",
+	}
+	clean := base
+	for word := range fields {
+		clean = strings.Replace(clean, word, "x", 1)
+	}
+	if _, err := Parse("ok.yaml", []byte(clean)); err != nil {
+		t.Fatalf("the clean file: %v", err)
+	}
+	for word, path := range fields {
+		for _, bad := range bads {
+			yaml := strings.Replace(base, word, bad, 1)
+			for other := range fields {
+				if other != word {
+					yaml = strings.Replace(yaml, other, "x", 1)
+				}
+			}
+			_, err := Parse("bad.yaml", []byte(yaml))
+			// A URL with a control character is no URL already; the
+			// marker passes url.Parse and is caught by the text check.
+			want := " " + path + ": "
+			if bad == bads[0] {
+				want += "contains a control or private-use character"
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%q in %s: error %v, want %q", bad, path, err, want)
+			}
+		}
 	}
 }

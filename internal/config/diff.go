@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"slices"
-	"strconv"
 )
 
 // Changes is what a new configuration removes from and adds to the one in
@@ -43,14 +42,16 @@ func inventory(c *Config) (domains, servers map[string]bool) {
 			domains[a] = true
 		}
 		for _, s := range p.Servers {
-			host := s.Host
-			if s.Port != 0 {
-				host += ":" + strconv.Itoa(s.Port)
+			// Named with the defaults in place, as they are served.
+			security := s.Security
+			if security == "" {
+				security = SecurityTLS
 			}
-			name := fmt.Sprintf("%s: %s %s", p.ID, s.Type, host)
-			if s.Security != "" {
-				name += " " + s.Security
+			port := s.Port
+			if port == 0 {
+				port = DefaultPort(s.Type, security)
 			}
+			name := fmt.Sprintf("%s: %s %s:%d %s", p.ID, s.Type, s.Host, port, security)
 			servers[name] = true
 		}
 	}

@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 
 	"mailautoconf/internal/address"
@@ -71,11 +72,105 @@ type DNS struct {
 	PublishUnavailable bool `yaml:"publish_unavailable"`
 	// RateLimit limits UDP responses per source network.
 	RateLimit RateLimit `yaml:"rate_limit"`
+}
 
-	// HostAddrs is Hosts parsed: lower-case FQDN-less name -> addresses.
-	HostAddrs map[string][]netip.Addr `yaml:"-"`
-	// ServiceAddrs is ServiceAddresses parsed.
-	ServiceAddrs []netip.Addr `yaml:"-"`
+// What the DNS section means once the defaults apply; the DNS server
+// builds its zones from these, the validator checks them.
+
+// ZoneMode is ZoneDomain (the default) or ZoneTCP, or what the file says
+// in lower case when it is neither.
+func (d *DNS) ZoneMode() string {
+	z := strings.ToLower(strings.TrimSpace(d.Zone))
+	if z == "" {
+		return ZoneDomain
+	}
+	return z
+}
+
+// RecordTTL is the TTL of every record, DefaultDNSTTL when not given.
+func (d *DNS) RecordTTL() int { return orDefault(d.TTL, DefaultDNSTTL) }
+
+// NegativeCacheTTL is the SOA minimum, DefaultNegativeTTL when not given.
+func (d *DNS) NegativeCacheTTL() int { return orDefault(d.NegativeTTL, DefaultNegativeTTL) }
+
+// SOASerial is the SOA serial, 1 when not given.
+func (d *DNS) SOASerial() uint32 {
+	if d.Serial == 0 {
+		return 1
+	}
+	return d.Serial
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// NameserverNames are the name servers, normalised (NormalizeHost).
+func (d *DNS) NameserverNames() []string {
+	out := make([]string, len(d.Nameservers))
+	for i, n := range d.Nameservers {
+		out[i] = NormalizeHost(n)
+	}
+	return out
+}
+
+// HostmasterAddress is the SOA contact address, normalised; empty when
+// none is given (or it is no address).
+func (d *DNS) HostmasterAddress() string {
+	if d.Hostmaster == "" {
+		return ""
+	}
+	a, err := address.Parse(d.Hostmaster)
+	if err != nil {
+		return ""
+	}
+	return a.String()
+}
+
+// ServiceIPs are service_addresses parsed (ParseIP); entries that are no
+// address are left out.
+func (d *DNS) ServiceIPs() []netip.Addr {
+	var out []netip.Addr
+	for _, s := range d.ServiceAddresses {
+		if a, err := ParseIP(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ServiceTarget is service_cname, normalised; empty when not given.
+func (d *DNS) ServiceTarget() string { return NormalizeHost(d.ServiceCNAME) }
+
+// HostIPs is hosts parsed: normalised name -> addresses. Entries that are
+// no address are left out.
+func (d *DNS) HostIPs() map[string][]netip.Addr {
+	out := make(map[string][]netip.Addr, len(d.Hosts))
+	for n, list := range d.Hosts {
+		h := NormalizeHost(n)
+		for _, s := range list {
+			if a, err := ParseIP(s); err == nil {
+				out[h] = append(out[h], a)
+			}
+		}
+	}
+	return out
+}
+
+// ParseIP reads an IP address of the configuration: blanks around it are
+// ignored, a zone is refused, an IPv4-mapped IPv6 address is read as IPv4.
+func ParseIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%s: an address with a zone", s)
+	}
+	return a.Unmap(), nil
 }
 
 // RateLimit is a per-source response-rate limit for UDP. Over UDP the
@@ -122,36 +217,21 @@ func (v *validator) dns(c *Config) {
 			v.errorf("listen.dns", "%q is not a host:port address", c.Listen.DNS)
 		}
 	}
-	d.Zone = strings.ToLower(strings.TrimSpace(d.Zone))
-	switch d.Zone {
-	case "":
-		d.Zone = ZoneDomain
+	switch d.ZoneMode() {
 	case ZoneDomain, ZoneTCP:
 	default:
-		v.errorf("dns.zone", "%q is not %q or %q", d.Zone, ZoneDomain, ZoneTCP)
+		v.errorf("dns.zone", "%q is not %q or %q", d.ZoneMode(), ZoneDomain, ZoneTCP)
 	}
-	if d.TTL == 0 {
-		d.TTL = DefaultDNSTTL
+	if ttl := d.RecordTTL(); ttl < 0 || ttl > 1<<31-1 {
+		v.errorf("dns.ttl", "%d is not a TTL in seconds", ttl)
 	}
-	if d.TTL < 0 || d.TTL > 1<<31-1 {
-		v.errorf("dns.ttl", "%d is not a TTL in seconds", d.TTL)
-	}
-	if d.NegativeTTL == 0 {
-		d.NegativeTTL = DefaultNegativeTTL
-	}
-	if d.NegativeTTL < 0 || d.NegativeTTL > 1<<31-1 {
-		v.errorf("dns.negative_ttl", "%d is not a TTL in seconds", d.NegativeTTL)
-	}
-	if d.Serial == 0 {
-		d.Serial = 1
+	if ttl := d.NegativeCacheTTL(); ttl < 0 || ttl > 1<<31-1 {
+		v.errorf("dns.negative_ttl", "%d is not a TTL in seconds", ttl)
 	}
 	for i, ns := range d.Nameservers {
-		p := fmt.Sprintf("dns.nameservers[%d]", i)
-		n := normHost(ns)
-		if !address.IsHostname(n) {
-			v.errorf(p, "%q is not a host name", ns)
+		if !address.IsHostname(NormalizeHost(ns)) {
+			v.errorf(fmt.Sprintf("dns.nameservers[%d]", i), "%q is not a host name", ns)
 		}
-		d.Nameservers[i] = n
 	}
 	if d.Hostmaster != "" {
 		if a, err := address.Parse(d.Hostmaster); err != nil {
@@ -160,38 +240,24 @@ func (v *validator) dns(c *Config) {
 			// The SOA RNAME turns the first dot into the "@", so a dot
 			// in the local part would need an escape many tools get wrong.
 			v.errorf("dns.hostmaster", "%q: the local part must not contain a dot in the SOA", d.Hostmaster)
-		} else {
-			d.Hostmaster = a.String()
 		}
 	}
-	d.ServiceAddrs = nil
 	for i, s := range d.ServiceAddresses {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil || a.Zone() != "" {
+		if _, err := ParseIP(s); err != nil {
 			v.errorf(fmt.Sprintf("dns.service_addresses[%d]", i), "%q is not an IP address", s)
-			continue
 		}
-		d.ServiceAddrs = append(d.ServiceAddrs, a.Unmap())
 	}
 	if d.ServiceCNAME != "" {
-		d.ServiceCNAME = normHost(d.ServiceCNAME)
 		switch {
-		case !address.IsHostname(d.ServiceCNAME):
-			v.errorf("dns.service_cname", "%q is not a host name", d.ServiceCNAME)
+		case !address.IsHostname(d.ServiceTarget()):
+			v.errorf("dns.service_cname", "%q is not a host name", d.ServiceTarget())
 		case len(d.ServiceAddresses) > 0:
 			v.errorf("dns.service_cname", "give either service_addresses or service_cname, not both (a CNAME owner has no other records)")
 		}
 	}
-	d.HostAddrs = map[string][]netip.Addr{}
-	names := make([]string, 0, len(d.Hosts))
-	for n := range d.Hosts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(d.Hosts)) {
 		p := "dns.hosts." + n
-		h := normHost(n)
-		if !address.IsHostname(h) {
+		if !address.IsHostname(NormalizeHost(n)) {
 			v.errorf(p, "%q is not a host name", n)
 			continue
 		}
@@ -199,12 +265,9 @@ func (v *validator) dns(c *Config) {
 			v.errorf(p, "at least one address is required")
 		}
 		for i, s := range d.Hosts[n] {
-			a, err := netip.ParseAddr(strings.TrimSpace(s))
-			if err != nil || a.Zone() != "" {
+			if _, err := ParseIP(s); err != nil {
 				v.errorf(fmt.Sprintf("%s[%d]", p, i), "%q is not an IP address", s)
-				continue
 			}
-			d.HostAddrs[h] = append(d.HostAddrs[h], a.Unmap())
 		}
 	}
 	for i, p := range c.Providers {
@@ -247,9 +310,4 @@ func (v *validator) dns(c *Config) {
 	if r.IPv6Prefix < 16 || r.IPv6Prefix > 128 {
 		v.errorf("dns.rate_limit.ipv6_prefix", "%d is not 16..128", r.IPv6Prefix)
 	}
-}
-
-// normHost lower-cases a host name and removes a trailing dot.
-func normHost(s string) string {
-	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
 }

@@ -24,8 +24,11 @@ func TestDNSDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := c.DNS
-	if d.Zone != ZoneDomain || d.TTL != DefaultDNSTTL || d.NegativeTTL != DefaultNegativeTTL || d.Serial != 1 {
+	if d.ZoneMode() != ZoneDomain || d.RecordTTL() != DefaultDNSTTL || d.NegativeCacheTTL() != DefaultNegativeTTL || d.SOASerial() != 1 {
 		t.Errorf("defaults: %+v", d)
+	}
+	if d.Zone != "" || d.TTL != 0 {
+		t.Errorf("the parsed file was changed: %+v", d)
 	}
 	if d.RateLimit.Rate() != DefaultRateLimit || d.RateLimit.SlipEvery() != DefaultRateSlip ||
 		d.RateLimit.Burst != DefaultRateBurst || d.RateLimit.IPv4Prefix != 24 || d.RateLimit.IPv6Prefix != 56 {
@@ -44,11 +47,11 @@ dns:
 		t.Fatal(err)
 	}
 	d = c.DNS
-	if d.Zone != ZoneTCP || d.Hostmaster != "Hostmaster@example.com" || d.Nameservers[0] != "ns1.example.com" {
+	if d.ZoneMode() != ZoneTCP || d.HostmasterAddress() != "Hostmaster@example.com" || d.NameserverNames()[0] != "ns1.example.com" {
 		t.Errorf("normalised: %+v", d)
 	}
-	if len(d.ServiceAddrs) != 2 || !d.ServiceAddrs[0].Is4() || len(d.HostAddrs["imap.example.com"]) != 1 {
-		t.Errorf("addresses: %v %v", d.ServiceAddrs, d.HostAddrs)
+	if sa, h := d.ServiceIPs(), d.HostIPs(); len(sa) != 2 || !sa[0].Is4() || len(h["imap.example.com"]) != 1 {
+		t.Errorf("addresses: %v %v", sa, h)
 	}
 	if d.RateLimit.Rate() != 0 || d.RateLimit.SlipEvery() != 0 {
 		t.Errorf("explicit zeros lost: %+v", d.RateLimit)

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -13,6 +12,9 @@ import (
 // whose names match the client's SNI is used, the first one otherwise.
 type TLS struct {
 	Certificates []CertPair `yaml:"certificates"`
+	// ACME obtains certificates automatically (see acme.go); nil when the
+	// section is absent.
+	ACME *ACME `yaml:"acme"`
 }
 
 // CertPair is a PEM certificate (with its chain) and its private key.
@@ -91,6 +93,60 @@ type Metrics struct {
 // costs more than any other answer.
 var DefaultMetricsNetworks = []string{"127.0.0.0/8", "::1"}
 
+// WithDefaults returns the limits with the defaults in place of zero
+// values. A negative rate (the limit off) stays as it is.
+func (l Limits) WithDefaults() Limits {
+	if l.RatePerSecond == 0 {
+		l.RatePerSecond = DefaultRatePerSecond
+	}
+	if l.Burst == 0 {
+		l.Burst = DefaultBurst
+	}
+	if l.MaxConnections == 0 {
+		l.MaxConnections = DefaultMaxConnections
+	}
+	if l.MaxConnectionsPerClient == 0 {
+		l.MaxConnectionsPerClient = min(DefaultMaxConnectionsPerClient, max(1, l.MaxConnections/4))
+	}
+	if l.IPv6Prefix == 0 {
+		l.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if l.ExpensivePerSecond == 0 {
+		l.ExpensivePerSecond = DefaultExpensivePerSecond
+	}
+	if l.ExpensiveBurst == 0 {
+		l.ExpensiveBurst = DefaultExpensiveBurst
+	}
+	return l
+}
+
+// KeyValue is a configuration key and its value as text.
+type KeyValue struct{ Key, Value string }
+
+// StartOnly lists the keys that take effect only when the service starts,
+// with their values: the listen addresses (the sockets stay open across a
+// reload, so that no request in flight is dropped) and the log format. A
+// reload rebuilds everything else.
+func (c *Config) StartOnly() []KeyValue {
+	return []KeyValue{
+		{"listen.http", c.Listen.HTTP},
+		{"listen.https", c.Listen.HTTPS},
+		{"listen.dns", c.Listen.DNS},
+		{"listen.metrics", c.Listen.Metrics},
+		{"log.format", c.Log.Format},
+	}
+}
+
+// CertificateFiles returns tls.certificates with the file names resolved
+// (Config.Path).
+func (c *Config) CertificateFiles() []CertPair {
+	out := make([]CertPair, len(c.TLS.Certificates))
+	for i, p := range c.TLS.Certificates {
+		out[i] = CertPair{Cert: c.Path(p.Cert), Key: c.Path(p.Key)}
+	}
+	return out
+}
+
 // ops validates the operational sections: listeners, TLS, limits, logs and
 // trusted proxies. Relative file names are taken relative to the
 // configuration file.
@@ -104,61 +160,35 @@ func (v *validator) ops(c *Config) {
 			}
 		}
 	}
-	if c.Listen.HTTPS != "" && len(c.TLS.Certificates) == 0 {
-		v.errorf("listen.https", "HTTPS needs at least one entry in tls.certificates")
+	if c.Listen.HTTPS != "" && len(c.TLS.Certificates) == 0 && c.TLS.ACME == nil {
+		v.errorf("listen.https", "HTTPS needs tls.acme or at least one entry in tls.certificates")
 	}
-	for i := range c.TLS.Certificates {
-		cp := &c.TLS.Certificates[i]
+	for i, cp := range c.CertificateFiles() {
 		path := fmt.Sprintf("tls.certificates[%d]", i)
-		for _, f := range []struct {
-			name string
-			val  *string
-		}{{"cert", &cp.Cert}, {"key", &cp.Key}} {
-			if *f.val == "" {
+		for _, f := range []struct{ name, raw, val string }{
+			{"cert", c.TLS.Certificates[i].Cert, cp.Cert}, {"key", c.TLS.Certificates[i].Key, cp.Key},
+		} {
+			if f.raw == "" {
 				v.errorf(path+"."+f.name, "required")
 				continue
 			}
-			if !filepath.IsAbs(*f.val) && v.file != "" {
-				*f.val = filepath.Join(filepath.Dir(v.file), *f.val)
-			}
-			if _, err := os.Stat(*f.val); err != nil {
+			if _, err := os.Stat(f.val); err != nil {
 				v.errorf(path+"."+f.name, "%v", err)
 			}
 		}
 	}
-	l := &c.Limits
-	if l.RatePerSecond == 0 {
-		l.RatePerSecond = DefaultRatePerSecond
-	}
-	if l.Burst == 0 {
-		l.Burst = DefaultBurst
-	}
-	if l.Burst < 0 {
+	if c.Limits.Burst < 0 {
 		v.errorf("limits.burst", "must not be negative")
 	}
-	if l.MaxConnections == 0 {
-		l.MaxConnections = DefaultMaxConnections
-	}
-	if l.MaxConnections < 0 {
+	if c.Limits.MaxConnections < 0 {
 		v.errorf("limits.max_connections", "must not be negative")
 	}
-	if l.MaxConnectionsPerClient == 0 {
-		l.MaxConnectionsPerClient = min(DefaultMaxConnectionsPerClient, max(1, l.MaxConnections/4))
-	}
+	l := c.Limits.WithDefaults()
 	if l.MaxConnectionsPerClient > l.MaxConnections && l.MaxConnections > 0 {
 		v.errorf("limits.max_connections_per_client", "%d is more than limits.max_connections (%d)", l.MaxConnectionsPerClient, l.MaxConnections)
 	}
-	if l.IPv6Prefix == 0 {
-		l.IPv6Prefix = DefaultIPv6Prefix
-	}
 	if l.IPv6Prefix < 1 || l.IPv6Prefix > 128 {
 		v.errorf("limits.ipv6_prefix", "%d is not a prefix length (1 to 128)", l.IPv6Prefix)
-	}
-	if l.ExpensivePerSecond == 0 {
-		l.ExpensivePerSecond = DefaultExpensivePerSecond
-	}
-	if l.ExpensiveBurst == 0 {
-		l.ExpensiveBurst = DefaultExpensiveBurst
 	}
 	if l.ExpensiveBurst < 0 {
 		v.errorf("limits.expensive_burst", "must not be negative")

@@ -39,7 +39,7 @@ func TestLimitDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := cfg.Limits
+			l := cfg.Limits.WithDefaults()
 			if l.MaxConnectionsPerClient != c.perClient || l.IPv6Prefix != c.v6 || l.ExpensivePerSecond != c.expensive || l.ExpensiveBurst != c.expensiveBurst {
 				t.Errorf("limits %+v", l)
 			}

@@ -1,9 +1,6 @@
 package config
 
-import (
-	"os"
-	"path/filepath"
-)
+import "os"
 
 // Signing names the certificate, key and chain that sign Apple profiles.
 //
@@ -27,16 +24,30 @@ type Signing struct {
 	// Chain is an optional PEM file with intermediate certificates, for
 	// CAs that hand them out separately.
 	Chain string `yaml:"chain"`
+	// ACMEName signs with the certificate obtained for this name through
+	// tls.acme (see acme.go), renewed with it; instead of the files.
+	ACMEName string `yaml:"acme_name"`
 }
 
 // Enabled reports whether profiles are to be signed.
 func (s Signing) Enabled() bool { return s.Certificate != "" }
 
-// signing validates the signing section and makes its paths absolute:
-// relative paths are relative to the configuration file's directory, so the
-// service finds its files wherever it is started from.
+// SigningFiles returns the signing section with its file names resolved
+// (Config.Path).
+func (c *Config) SigningFiles() Signing {
+	s := c.Signing
+	for _, f := range []*string{&s.Certificate, &s.Key, &s.Chain} {
+		if *f != "" {
+			*f = c.Path(*f)
+		}
+	}
+	return s
+}
+
+// signing validates the signing section: both files named, and every file
+// readable.
 func (v *validator) signing(c *Config) {
-	s := &c.Signing
+	s := c.SigningFiles()
 	if s.Certificate == "" && s.Key == "" && s.Chain == "" {
 		return
 	}
@@ -46,17 +57,13 @@ func (v *validator) signing(c *Config) {
 	if s.Key == "" {
 		v.errorf("signing.key", "required when signing.certificate is set")
 	}
-	for _, f := range []struct {
-		path string
-		name *string
-	}{{"signing.certificate", &s.Certificate}, {"signing.key", &s.Key}, {"signing.chain", &s.Chain}} {
-		if *f.name == "" {
+	for _, f := range []struct{ path, name string }{
+		{"signing.certificate", s.Certificate}, {"signing.key", s.Key}, {"signing.chain", s.Chain},
+	} {
+		if f.name == "" {
 			continue
 		}
-		if !filepath.IsAbs(*f.name) {
-			*f.name = filepath.Join(filepath.Dir(v.file), *f.name)
-		}
-		fh, err := os.Open(*f.name)
+		fh, err := os.Open(f.name)
 		if err != nil {
 			v.errorf(f.path, "cannot be read: %v", err)
 			continue
@@ -64,7 +71,7 @@ func (v *validator) signing(c *Config) {
 		st, err := fh.Stat()
 		fh.Close()
 		if err == nil && st.IsDir() {
-			v.errorf(f.path, "%s is a directory, not a PEM file", *f.name)
+			v.errorf(f.path, "%s is a directory, not a PEM file", f.name)
 		}
 	}
 }

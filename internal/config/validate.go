@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,6 +76,9 @@ type validator struct {
 	file  string
 	lines map[string]int
 	errs  Errors
+	// reported holds the paths with an error, so that the check of
+	// every string (allText) does not report a field twice.
+	reported map[string]bool
 }
 
 // index records the line of every node by its path, e.g.
@@ -115,6 +120,10 @@ func (v *validator) line(path string) int {
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
+	if v.reported == nil {
+		v.reported = map[string]bool{}
+	}
+	v.reported[path] = true
 	v.errs = append(v.errs, fmt.Sprintf("%s:%d: %s: %s", v.file, v.line(path), path, fmt.Sprintf(format, args...)))
 }
 
@@ -127,22 +136,28 @@ func (v *validator) config(c *Config) {
 	v.ops(c)
 	v.dns(c)
 	v.signing(c)
+	v.acme(c)
 	if len(c.Providers) == 0 {
 		v.errorf("providers", "at least one provider is required")
 	}
 	owner := map[string]string{} // domain -> path of its first mention
 	ids := map[string]string{}
+	aliases := make([]map[string]string, len(c.Providers))
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		path := fmt.Sprintf("providers[%d]", i)
-		v.provider(path, p)
-		if p.ID != "" {
-			if prev, dup := ids[p.ID]; dup {
-				v.errorf(path+".id", "%q is also the id of %s (line %d)", p.ID, prev, v.line(prev))
+		var domains []string
+		domains, aliases[i] = v.provider(path, p)
+		if id := p.NormalizedID(); id != "" {
+			if prev, dup := ids[id]; dup {
+				v.errorf(path+".id", "%q is also the id of %s (line %d)", id, prev, v.line(prev))
 			}
-			ids[p.ID] = path + ".id"
+			ids[id] = path + ".id"
 		}
-		for j, d := range p.Domains {
+		for j, d := range domains {
+			if d == "" {
+				continue // not a domain, reported
+			}
 			dp := fmt.Sprintf("%s.domains[%d]", path, j)
 			if prev, dup := owner[d]; dup {
 				v.errorf(dp, "domain %s is already served by %s (line %d)", d, prev, v.line(prev))
@@ -151,7 +166,7 @@ func (v *validator) config(c *Config) {
 			owner[d] = dp
 		}
 	}
-	v.aliasOwners(c, owner)
+	v.aliasOwners(aliases, owner)
 }
 
 // MaxServedDomain is the longest domain served: the longest name derived
@@ -160,66 +175,34 @@ func (v *validator) config(c *Config) {
 // autoconfig.<domain>, which Thunderbird resolves.
 const MaxServedDomain = 253 - len("_autodiscover._tcp.")
 
-func (v *validator) provider(path string, p *Provider) {
-	p.ID = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(p.ID), "."))
-	switch {
-	case p.ID == "":
+// provider checks a provider. It returns its domains normalised ("" for
+// one that is not a domain) and its aliases normalised, for the checks
+// across providers.
+func (v *validator) provider(path string, p *Provider) (domains []string, aliases map[string]string) {
+	switch id := p.NormalizedID(); {
+	case id == "":
 		v.errorf(path+".id", "a provider id (a host name such as mail.example.com) is required")
-	case !address.IsHostname(p.ID):
-		v.errorf(path+".id", "%q is not a host name", p.ID)
+	case !address.IsHostname(id):
+		v.errorf(path+".id", "%q is not a host name", id)
 	}
-	if p.DisplayName == "" {
-		p.DisplayName = p.ID
-	}
-	if p.ShortName == "" {
-		p.ShortName = p.DisplayName
-	}
-	v.text(path+".display_name", p.DisplayName)
-	v.text(path+".short_name", p.ShortName)
 	if len(p.Domains) == 0 {
 		v.errorf(path+".domains", "at least one domain is required")
 	}
+	domains = make([]string, len(p.Domains))
 	for i, d := range p.Domains {
-		dp := fmt.Sprintf("%s.domains[%d]", path, i)
-		wild := strings.HasPrefix(d, "*.")
-		norm, err := address.ParseDomain(strings.TrimPrefix(d, "*."))
+		norm, err := ParseServedDomain(d)
 		if err != nil {
-			v.errorf(dp, "%q is not a domain name", d)
+			v.errorf(fmt.Sprintf("%s.domains[%d]", path, i), "%v", err)
 			continue
 		}
-		if len(norm) > MaxServedDomain {
-			v.errorf(dp, "%s is longer than %d characters: its service names (_autodiscover._tcp.%s) would exceed DNS's 253", norm, MaxServedDomain, norm)
-			continue
-		}
-		if wild {
-			norm = "*." + norm
-		}
-		p.Domains[i] = norm
+		domains[i] = norm
 	}
-	v.aliases(path, p)
-	if p.Documentation != "" {
-		if u, err := url.Parse(p.Documentation); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.errorf(path+".documentation_url", "%q is not an absolute http or https URL", p.Documentation)
-		}
-	}
-	if p.LogoURL != "" {
-		if u, err := url.Parse(p.LogoURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.errorf(path+".logo_url", "%q is not an absolute http or https URL", p.LogoURL)
-		}
-	}
-	if p.ActiveSyncURL != "" {
-		if u, err := url.Parse(p.ActiveSyncURL); err != nil || u.Scheme != "https" || u.Host == "" {
-			v.errorf(path+".activesync_url", "%q is not an absolute https URL", p.ActiveSyncURL)
-		}
-	}
-	if p.Username == "" {
-		p.Username = DefaultUsername
-	}
-	v.username(path+".username", p.Username)
-	if len(p.Authentication) == 0 {
-		p.Authentication = StringList{AuthCleartext}
-	}
-	v.auth(path+".authentication", p.Authentication, "")
+	aliases = v.aliases(path, p, domains)
+	v.url(path+".documentation_url", p.Documentation, "http", "https")
+	v.url(path+".logo_url", p.LogoURL, "http", "https")
+	v.url(path+".activesync_url", p.ActiveSyncURL, "https")
+	v.username(path+".username", p.LoginTemplate())
+	v.auth(path+".authentication", p.AuthMethods(), "")
 	if p.OAuth2 != nil {
 		o := p.OAuth2
 		for _, f := range []struct{ name, val string }{{"issuer", o.Issuer}, {"scope", o.Scope}, {"auth_url", o.AuthURL}, {"token_url", o.TokenURL}} {
@@ -227,22 +210,19 @@ func (v *validator) provider(path string, p *Provider) {
 				v.errorf(path+".oauth2."+f.name, "required")
 			}
 		}
-		for _, f := range []struct{ name, val string }{{"auth_url", o.AuthURL}, {"token_url", o.TokenURL}} {
-			if u, err := url.Parse(f.val); f.val != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
-				v.errorf(path+".oauth2."+f.name, "%q is not an absolute https URL", f.val)
-			}
-		}
+		v.url(path+".oauth2.auth_url", o.AuthURL, "https")
+		v.url(path+".oauth2.token_url", o.TokenURL, "https")
 	}
+	v.services(path, p)
 	if len(p.Servers) == 0 {
 		v.errorf(path+".servers", "at least one server is required")
-		return
+		return domains, aliases
 	}
 	var in, out, inPublished, outPublished int
 	for i := range p.Servers {
-		s := &p.Servers[i]
-		sp := fmt.Sprintf("%s.servers[%d]", path, i)
-		v.server(sp, p, s)
-		published := s.Security != SecurityPlain || p.PublishPlain
+		s := p.Server(i)
+		v.server(fmt.Sprintf("%s.servers[%d]", path, i), p, p.Servers[i], s)
+		published := p.Publishes(s)
 		switch s.Type {
 		case TypeIMAP, TypePOP3:
 			in++
@@ -268,10 +248,23 @@ func (v *validator) provider(path string, p *Provider) {
 	case outPublished == 0:
 		v.errorf(path+".servers", "every outgoing server is plain; set publish_plain: true to publish them anyway")
 	}
+	return domains, aliases
 }
 
-func (v *validator) server(path string, p *Provider, s *Server) {
-	s.Type = strings.ToLower(s.Type)
+// url checks an optional absolute URL with one of the given schemes.
+func (v *validator) url(path, raw string, schemes ...string) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
+		v.errorf(path, "%q is not an absolute %s URL", raw, strings.Join(schemes, " or "))
+	}
+}
+
+// server checks one server: raw as written, s with the defaults applied
+// (Provider.Server).
+func (v *validator) server(path string, p *Provider, raw, s Server) {
 	switch s.Type {
 	case TypeIMAP, TypePOP3, TypeSMTP:
 	case "":
@@ -279,43 +272,24 @@ func (v *validator) server(path string, p *Provider, s *Server) {
 	default:
 		v.errorf(path+".type", "%q is not imap, pop3 or smtp", s.Type)
 	}
-	s.Host = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s.Host), "."))
 	switch {
 	case s.Host == "":
 		v.errorf(path+".host", "required")
 	case net.ParseIP(s.Host) == nil && !address.IsHostname(s.Host):
 		v.errorf(path+".host", "%q is not a host name or IP address", s.Host)
 	}
-	s.Security = strings.ToLower(s.Security)
-	if s.Security == "" {
-		// A port given without security: the implicit-TLS ports say TLS,
-		// anything else is taken for STARTTLS, never for plain.
-		s.Security = SecurityTLS
-		if s.Port != 0 && s.Port != 993 && s.Port != 995 && s.Port != 465 {
-			s.Security = SecurityStartTLS
-		}
-	}
 	switch s.Security {
 	case SecurityTLS, SecurityStartTLS, SecurityPlain:
-	case "ssl":
-		s.Security = SecurityTLS
 	default:
 		v.errorf(path+".security", "%q is not tls, starttls or plain", s.Security)
-	}
-	if s.Port == 0 {
-		s.Port = DefaultPort(s.Type, s.Security)
 	}
 	if s.Port < 1 || s.Port > 65535 {
 		v.errorf(path+".port", "%d is not a port", s.Port)
 	}
-	if s.Username == "" {
-		s.Username = p.Username
-	} else {
+	if raw.Username != "" {
 		v.username(path+".username", s.Username)
 	}
-	if len(s.Authentication) == 0 {
-		s.Authentication = append(StringList(nil), p.Authentication...)
-	} else {
+	if len(raw.Authentication) != 0 {
 		v.auth(path+".authentication", s.Authentication, s.Type)
 	}
 	if s.Type != TypeSMTP {
@@ -332,7 +306,7 @@ func (v *validator) server(path string, p *Provider, s *Server) {
 	}
 }
 
-func (v *validator) auth(path string, list StringList, typ string) {
+func (v *validator) auth(path string, list []string, typ string) {
 	if len(list) == 0 {
 		v.errorf(path, "at least one method is required")
 	}
@@ -346,7 +320,6 @@ func (v *validator) auth(path string, list StringList, typ string) {
 // username checks a login-name template: only the known placeholders, and
 // every '%' part of one.
 func (v *validator) username(path, t string) {
-	v.text(path, t)
 	rest := t
 	for _, p := range placeholders {
 		rest = strings.ReplaceAll(rest, p, "")
@@ -356,8 +329,50 @@ func (v *validator) username(path, t string) {
 	}
 }
 
+// allText checks every string of the configuration, wherever it is (keys
+// of mappings too), with text. It runs last and skips the fields that have
+// an error already.
+func (v *validator) allText(path string, val reflect.Value) {
+	switch val.Kind() {
+	case reflect.String:
+		if !v.reported[path] {
+			v.text(path, val.String())
+		}
+	case reflect.Pointer:
+		if !val.IsNil() {
+			v.allText(path, val.Elem())
+		}
+	case reflect.Slice:
+		for i := range val.Len() {
+			v.allText(path+"["+strconv.Itoa(i)+"]", val.Index(i))
+		}
+	case reflect.Map:
+		keys := val.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		for _, k := range keys {
+			kp := path + "." + k.String()
+			v.allText(kp, k)
+			v.allText(kp, val.MapIndex(k))
+		}
+	case reflect.Struct:
+		t := val.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "" || name == "-" {
+				continue
+			}
+			if path != "" {
+				name = path + "." + name
+			}
+			v.allText(name, val.Field(i))
+		}
+	}
+}
+
 // text rejects control and private-use characters, which no client shows
-// sensibly and which the renderers reserve for their own markers.
+// sensibly and which the renderers reserve for the markers of their
+// templates (internal/tmpl): no configured string can be taken for one.
 func (v *validator) text(path, s string) {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || (r >= 0xe000 && r <= 0xf8ff) || r == 0xfffd {

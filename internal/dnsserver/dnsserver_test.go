@@ -565,7 +565,7 @@ func TestConformanceSRV(t *testing.T) {
 	addr := startDNS(t, testutil.Demo(t))
 	host, port, _ := net.SplitHostPort(addr)
 	dir := testutil.ConformanceDir(t)
-	requireTool(t, "dig")
+	testutil.Tool(t, "dig", "bind9-dnsutils")
 	for _, d := range []string{"example.com", "example.net"} {
 		out, err := exec.Command("bash", dir+"/srv.sh", d, host, port).CombinedOutput()
 		if err != nil {
@@ -577,16 +577,9 @@ func TestConformanceSRV(t *testing.T) {
 	}
 }
 
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s is needed (apt-get install bind9-dnsutils nsd; .ci/deps installs it): %v", name, err)
-	}
-}
-
 // dig, a real resolver tool, over UDP and TCP.
 func TestDig(t *testing.T) {
-	requireTool(t, "dig")
+	dig := testutil.Tool(t, "dig", "bind9-dnsutils")
 	var addrs []string
 	for i := range 60 {
 		addrs = append(addrs, fmt.Sprintf("\"2001:db8::%x\"", i+1))
@@ -624,7 +617,7 @@ providers:
 	}
 	for _, tt := range tests {
 		args := append([]string{"+norecurse", "+time=2", "+tries=1", "-p", port, "@" + host}, tt.args...)
-		out, _ := exec.Command("dig", args...).CombinedOutput()
+		out, _ := exec.Command(dig, args...).CombinedOutput()
 		for _, w := range tt.want {
 			if !strings.Contains(string(out), w) {
 				t.Errorf("dig %s: no %q in\n%s", strings.Join(tt.args, " "), w, out)

@@ -26,7 +26,7 @@ func Export(w io.Writer, cat *settings.Catalog, zones *Zones, domains []string, 
 		// its first provider.
 		seen := map[string]bool{}
 		for _, p := range cat.Providers {
-			for _, d := range Domains(p) {
+			for _, d := range p.NamedDomains() {
 				if !seen[d] {
 					seen[d] = true
 					domains = append(domains, d)
@@ -34,8 +34,7 @@ func Export(w io.Writer, cat *settings.Catalog, zones *Zones, domains []string, 
 			}
 		}
 	}
-	cfg := cat.Config
-	ttl := uint32(cfg.DNS.TTL)
+	pr := zones.params
 	bw := bufio.NewWriter(w)
 	for i, d := range domains {
 		domain, p, err := zones.zone(d)
@@ -48,11 +47,11 @@ func Export(w io.Writer, cat *settings.Catalog, zones *Zones, domains []string, 
 		}
 		// The records are derived again here rather than kept: the
 		// server itself only needs them in wire form.
-		groups := domainRecords(cfg, p, domain, zones.closestDomain)
+		groups := domainRecords(pr, p, domain, zones.closestDomain)
 		if zoneFile {
-			soa, ns := soaNS(cfg, cat, apex, ttl)
+			soa, ns := soaNS(pr, apex)
 			fmt.Fprintf(bw, "; zone %s: mail client auto-configuration for %s\n", strings.TrimSuffix(apex, "."), domain)
-			fmt.Fprintf(bw, "$ORIGIN %s\n$TTL %d\n", apex, ttl)
+			fmt.Fprintf(bw, "$ORIGIN %s\n$TTL %d\n", apex, pr.ttl)
 			fmt.Fprintln(bw, soa.String())
 			for _, rr := range ns {
 				fmt.Fprintln(bw, rr.String())
@@ -95,16 +94,11 @@ func writeGroups(w io.Writer, groups []Group) {
 	}
 }
 
-// closestDomain is the served domain a host name belongs to.
+// closestDomain is the served domain a host name belongs to, or "".
 func (z *Zones) closestDomain(name string) string {
-	for n := name; ; {
-		if _, ok := z.zones[n]; ok {
-			return n
-		}
-		i := strings.IndexByte(n, '.')
-		if i < 0 {
-			return ""
-		}
-		n = n[i+1:]
-	}
+	d, _ := settings.Closest(name, func(n string) bool {
+		_, ok := z.zones[n]
+		return ok
+	})
+	return d
 }

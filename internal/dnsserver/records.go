@@ -20,11 +20,9 @@
 package dnsserver
 
 import (
-	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/miekg/dns"
 
@@ -65,9 +63,6 @@ func serviceLabel(typ, security string) string {
 	return ""
 }
 
-// securityRank puts implicit TLS first (RFC 8314 section 5.1).
-var securityRank = map[string]int{config.SecurityTLS: 0, config.SecurityStartTLS: 1, config.SecurityPlain: 2}
-
 // PriorityStep separates the priorities of successive choices, leaving room
 // for a hoster to slot their own records in between.
 const PriorityStep = 10
@@ -87,50 +82,43 @@ type srvRecord struct {
 
 // srvRecords derives the SRV records of a provider. Priorities are
 // comparable across IMAP and POP3 (RFC 6186 section 3.4): the protocol
-// listed first in the configuration comes first, implicit TLS before
-// STARTTLS within a protocol, then the configured order. Servers of one
-// service that both carry a weight share a priority (load balancing by
-// weight, RFC 2782) instead of being tried one after the other.
+// listed first in the configuration comes first, then the order of
+// settings.Provider.Preferred (implicit TLS before STARTTLS, RFC 8314
+// section 5.1, then the configured order). Servers of one service that both
+// carry a weight share a priority (load balancing by weight, RFC 2782)
+// instead of being tried one after the other.
 func srvRecords(p *settings.Provider) []srvRecord {
 	var out []srvRecord
-	for _, group := range [][]config.Server{p.Incoming(), p.Outgoing()} {
-		protoRank := map[string]int{}
-		type entry struct {
-			s   config.Server
-			idx int
+	for _, group := range [][]settings.Server{p.Incoming(), p.Outgoing()} {
+		// The protocols in the order of their first server with a
+		// host name: an SRV target must be one (RFC 2782), so servers
+		// given by IP address are left out.
+		var types []string
+		for _, s := range group {
+			if !isIP(s.Host) && !slices.Contains(types, s.Type) {
+				types = append(types, s.Type)
+			}
 		}
-		var list []entry
-		for i, s := range group {
-			if s.Security == config.SecurityPlain && !p.PublishPlain {
-				continue
+		var list []settings.Server
+		for _, t := range types {
+			for _, s := range p.Preferred(t) {
+				if !isIP(s.Host) {
+					list = append(list, s)
+				}
 			}
-			if _, err := netip.ParseAddr(s.Host); err == nil {
-				// An SRV target must be a host name (RFC 2782).
-				continue
-			}
-			if _, ok := protoRank[s.Type]; !ok {
-				protoRank[s.Type] = len(protoRank)
-			}
-			list = append(list, entry{s, i})
 		}
-		slices.SortStableFunc(list, func(a, b entry) int {
-			return cmp.Or(
-				cmp.Compare(protoRank[a.s.Type], protoRank[b.s.Type]),
-				cmp.Compare(securityRank[a.s.Security], securityRank[b.s.Security]),
-				cmp.Compare(a.idx, b.idx))
-		})
 		prio := 0
 		seen := map[srvRecord]bool{}
-		for i, e := range list {
-			label := serviceLabel(e.s.Type, e.s.Security)
+		for i, s := range list {
+			label := serviceLabel(s.Type, s.Security)
 			if i > 0 {
-				prev := list[i-1].s
-				shared := prev.Type == e.s.Type && prev.Security == e.s.Security && prev.Weight > 0 && e.s.Weight > 0
+				prev := list[i-1]
+				shared := prev.Type == s.Type && prev.Security == s.Security && prev.Weight > 0 && s.Weight > 0
 				if !shared {
 					prio += PriorityStep
 				}
 			}
-			r := srvRecord{label: label, priority: uint16(min(prio, 65535)), weight: uint16(e.s.Weight), port: uint16(e.s.Port), target: dns.Fqdn(e.s.Host)}
+			r := srvRecord{label: label, priority: uint16(min(prio, 65535)), weight: uint16(s.Weight), port: uint16(s.Port), target: dns.Fqdn(s.Host)}
 			key := r
 			key.priority = 0
 			if seen[key] {
@@ -143,28 +131,17 @@ func srvRecords(p *settings.Provider) []srvRecord {
 	return out
 }
 
-// Domains lists the domains whose records a provider publishes: its own
-// domains and its alias domains. Wildcard domains have no DNS records: an
-// SRV name cannot carry a wildcard in the middle.
-func Domains(p *settings.Provider) []string {
-	var out []string
-	for _, d := range p.Domains {
-		if !strings.HasPrefix(d, "*.") {
-			out = append(out, d)
-		}
-	}
-	for _, a := range slices.Sorted(maps.Keys(p.Aliases)) {
-		out = append(out, strings.ToLower(strings.TrimSuffix(a, ".")))
-	}
-	return out
+// isIP reports whether a server's host is an IP address.
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 // domainRecords derives every record of one served domain, grouped for
 // printing. hostZone tells which served domain a host name of dns.hosts
 // belongs to, so that a host is listed once, under its closest domain.
-func domainRecords(cfg *config.Config, p *settings.Provider, domain string, hostDomain func(string) string) []Group {
-	d := cfg.DNS
-	ttl := uint32(d.TTL)
+func domainRecords(d *params, p *settings.Provider, domain string, hostDomain func(string) string) []Group {
+	ttl := d.ttl
 	fqdn := dns.Fqdn(domain)
 	hdr := func(name string, t uint16) dns.RR_Header {
 		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
@@ -180,7 +157,7 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 		mail.RRs = append(mail.RRs, srv(r.label+"._tcp."+fqdn, r.priority, r.weight, r.port, r.target))
 		have[r.label] = true
 	}
-	if d.PublishUnavailable {
+	if d.publishUnavailable {
 		for _, l := range serviceLabels {
 			if !have[l] {
 				mail.RRs = append(mail.RRs, srv(l+"._tcp."+fqdn, 0, 0, 0, "."))
@@ -192,8 +169,8 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 	// Outlook asks the SRV target over HTTPS; RFC 2782 forbids an alias
 	// as target, so with service_cname the target is the alias's target.
 	adTarget := "autodiscover." + fqdn
-	if d.ServiceCNAME != "" {
-		adTarget = dns.Fqdn(d.ServiceCNAME)
+	if d.serviceCNAME != "" {
+		adTarget = dns.Fqdn(d.serviceCNAME)
 	}
 	groups = append(groups, Group{
 		Comment: "Outlook Autodiscover ([MS-OXDISCO]): HTTPS on the target",
@@ -201,21 +178,22 @@ func domainRecords(cfg *config.Config, p *settings.Provider, domain string, host
 	})
 
 	hosts := Group{Comment: "autoconfig (Thunderbird) and autodiscover (Outlook) host names of this service"}
-	for _, h := range []string{"autoconfig." + fqdn, "autodiscover." + fqdn} {
-		if d.ServiceCNAME != "" {
-			hosts.RRs = append(hosts.RRs, &dns.CNAME{Hdr: hdr(h, dns.TypeCNAME), Target: dns.Fqdn(d.ServiceCNAME)})
+	for _, pre := range settings.ServicePrefixes {
+		h := pre + fqdn
+		if d.serviceCNAME != "" {
+			hosts.RRs = append(hosts.RRs, &dns.CNAME{Hdr: hdr(h, dns.TypeCNAME), Target: dns.Fqdn(d.serviceCNAME)})
 			continue
 		}
-		hosts.RRs = append(hosts.RRs, addrRRs(h, d.ServiceAddrs, ttl)...)
+		hosts.RRs = append(hosts.RRs, addrRRs(h, d.serviceAddrs, ttl)...)
 	}
 	if len(hosts.RRs) > 0 {
 		groups = append(groups, hosts)
 	}
 
 	other := Group{Comment: "other hosts in " + domain + " (dns.hosts)"}
-	for _, h := range slices.Sorted(maps.Keys(d.HostAddrs)) {
+	for _, h := range slices.Sorted(maps.Keys(d.hosts)) {
 		if hostDomain(h) == domain {
-			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), d.HostAddrs[h], ttl)...)
+			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), d.hosts[h], ttl)...)
 		}
 	}
 	if len(other.RRs) > 0 {
@@ -235,19 +213,4 @@ func addrRRs(name string, addrs []netip.Addr, ttl uint32) []dns.RR {
 		}
 	}
 	return out
-}
-
-// closestDomain returns the longest served domain that name is equal to or
-// below, or "".
-func closestDomain(name string, served map[string]bool) string {
-	for n := name; ; {
-		if served[n] {
-			return n
-		}
-		i := strings.IndexByte(n, '.')
-		if i < 0 {
-			return ""
-		}
-		n = n[i+1:]
-	}
 }

@@ -25,7 +25,6 @@ type refZones struct {
 
 func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	t.Helper()
-	cfg := cat.Config
 	r := &refZones{names: map[string]map[uint16][]dns.RR{}, owner: map[string]string{}, apexes: map[string]*dns.SOA{}}
 	served := map[string]bool{}
 	type dp struct {
@@ -34,24 +33,25 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	}
 	var all []dp
 	for _, p := range cat.Providers {
-		for _, d := range Domains(p) {
+		for _, d := range p.NamedDomains() {
 			if !served[d] {
 				served[d] = true
 				all = append(all, dp{d, p})
 			}
 		}
 	}
+	pr := newParams(cat)
 	apexOf := func(d string) string {
-		if cfg.DNS.Zone == config.ZoneTCP {
+		if pr.tcp {
 			return "_tcp." + d + "."
 		}
 		return d + "."
 	}
 	for _, e := range all {
 		apex := apexOf(e.domain)
-		soa, _ := soaNS(cfg, cat, apex, uint32(cfg.DNS.TTL))
+		soa, _ := soaNS(pr, apex)
 		neg := *soa
-		neg.Hdr.Ttl = min(soa.Hdr.Ttl, uint32(cfg.DNS.NegativeTTL))
+		neg.Hdr.Ttl = min(soa.Hdr.Ttl, pr.negativeTTL)
 		r.apexes[apex] = &neg
 	}
 	add := func(apex string, rr dns.RR) {
@@ -70,12 +70,15 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 	}
 	for _, e := range all {
 		apex := apexOf(e.domain)
-		soa, ns := soaNS(cfg, cat, apex, uint32(cfg.DNS.TTL))
+		soa, ns := soaNS(pr, apex)
 		add(apex, soa)
 		for _, rr := range ns {
 			add(apex, rr)
 		}
-		for _, g := range domainRecords(cfg, e.p, e.domain, func(h string) string { return closestDomain(h, served) }) {
+		for _, g := range domainRecords(pr, e.p, e.domain, func(h string) string {
+			d, _ := settings.Closest(h, func(n string) bool { return served[n] })
+			return d
+		}) {
 			for _, rr := range g.RRs {
 				if name := strings.ToLower(rr.Header().Name); dns.IsSubDomain(apex, name) && r.zoneOf(name) == apex {
 					add(apex, rr)
@@ -377,6 +380,23 @@ func FuzzAnswers(f *testing.F) {
 	f.Add(uint8(2), "autoconfig", "example.com", uint16(dns.TypeA), false)
 	f.Add(uint8(2), "x", "y.example.org", uint16(dns.TypeANY), true)
 	f.Add(uint8(3), "", "example.com", uint16(dns.TypeNS), false)
+	// The seeds below run in every `go test` and start `make fuzz`: one per
+	// shape of answer. CNAME chased into dns.hosts, the wildcard domain,
+	// NXDOMAIN and NODATA under each kind of zone, a truncated answer, an
+	// escaped label, a type nobody serves.
+	f.Add(uint8(1), "_autodiscover._tcp", "alias.example", uint16(dns.TypeSRV), false)
+	f.Add(uint8(1), "_tcp", "other.example", uint16(dns.TypeSOA), true)
+	f.Add(uint8(2), "autoconfig", "example.org", uint16(dns.TypeCNAME), false)
+	f.Add(uint8(2), "_submissions._tcp.any", "wild.example", uint16(dns.TypeSRV), true)
+	f.Add(uint8(2), "*", "wild.example", uint16(dns.TypeA), false)
+	f.Add(uint8(2), "deep.x.y", "example.org", uint16(dns.TypeAAAA), true)
+	f.Add(uint8(2), "nothing.here", "sub.other.example", uint16(dns.TypeTXT), false)
+	f.Add(uint8(3), "_imaps._tcp", "a-rather-long-customer-domain-name-for-the-truncation-checks.example", uint16(dns.TypeSRV), false)
+	f.Add(uint8(3), "", "A-RATHER-LONG-customer-domain-name-for-the-truncation-checks.example", uint16(dns.TypeNS), true)
+	f.Add(uint8(4), "_imap._tcp", "sub.example.net", uint16(dns.TypeANY), false)
+	f.Add(uint8(4), `a\.b`, "example.net", uint16(dns.TypeMX), true)
+	f.Add(uint8(0), "_pop3s._tcp", "example.net", uint16(dns.TypeCAA), false)
+	f.Add(uint8(0), "", "", uint16(dns.TypeNS), false)
 	f.Fuzz(func(t *testing.T, which uint8, prefix, domain string, qtype uint16, edns bool) {
 		p := all[int(which)%len(all)]
 		name := dns.Fqdn(domain)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 )
 
@@ -28,6 +27,8 @@ type Zones struct {
 	zones map[string]*zone
 	// tcp is true when the zones are _tcp.<domain> (config.ZoneTCP).
 	tcp bool
+	// params is the DNS section the zones were built from.
+	params *params
 	// limiter is the UDP response-rate limit; nil when off. It is built
 	// with the zones, so a reload starts it afresh.
 	limiter *limiter
@@ -92,7 +93,8 @@ const templateDomain = "#"
 // New derives every zone of a catalog and encodes its answers.
 func New(cat *settings.Catalog) (*Zones, error) {
 	cfg := cat.Config
-	z := &Zones{tcp: cfg.DNS.Zone == config.ZoneTCP}
+	pr := newParams(cat)
+	z := &Zones{tcp: pr.tcp, params: pr}
 	n := 0
 	for _, p := range cat.Providers {
 		n += len(p.Domains) + len(p.Aliases)
@@ -101,7 +103,7 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	shared := make(map[*settings.Provider]*zone, len(cat.Providers))
 	var built []*zone
 	for _, p := range cat.Providers {
-		for _, d := range Domains(p) {
+		for _, d := range p.NamedDomains() {
 			if _, ok := z.zones[d]; ok {
 				continue
 			}
@@ -116,7 +118,7 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	}
 	// A domain that dns.hosts gives names of its own gets its own
 	// template.
-	for _, h := range slices.Sorted(maps.Keys(cfg.DNS.HostAddrs)) {
+	for _, h := range slices.Sorted(maps.Keys(pr.hosts)) {
 		d := z.closestDomain(h)
 		if d == "" {
 			continue
@@ -125,11 +127,11 @@ func New(cat *settings.Catalog) (*Zones, error) {
 			own := &zone{provider: t.provider}
 			z.zones[d] = own
 			built = append(built, own)
-			own.derive(cfg, cat, d, z)
+			own.derive(d, z)
 		}
 	}
 	for _, t := range shared {
-		t.derive(cfg, cat, templateDomain, z)
+		t.derive(templateDomain, z)
 	}
 	for _, t := range built {
 		if err := t.encode(z); err != nil {
@@ -161,12 +163,11 @@ func (z *Zones) apexOf(domain string) string {
 // provider's shared template) by name relative to the apex, with the empty
 // non-terminals above them (RFC 8020: they exist, so they answer NODATA,
 // not NXDOMAIN).
-func (t *zone) derive(cfg *config.Config, cat *settings.Catalog, domain string, z *Zones) {
+func (t *zone) derive(domain string, z *Zones) {
 	apex := z.apexOf(domain)
 	t.apex = apex
 	t.rrs = map[string]map[uint16][]dns.RR{}
-	ttl := uint32(cfg.DNS.TTL)
-	soa, ns := soaNS(cfg, cat, apex, ttl)
+	soa, ns := soaNS(z.params, apex)
 	add := func(rr dns.RR) {
 		name := strings.ToLower(rr.Header().Name)
 		rel := relName(name, apex)
@@ -176,23 +177,20 @@ func (t *zone) derive(cfg *config.Config, cat *settings.Catalog, domain string, 
 			t.rrs[rel] = set
 		}
 		set[rr.Header().Rrtype] = append(set[rr.Header().Rrtype], rr)
-		for rel != "" {
-			i := strings.IndexByte(rel, '.')
-			if i < 0 {
-				rel = ""
-			} else {
-				rel = rel[i+1:]
+		for off, up := range settings.Suffixes(rel) {
+			if off > 0 && t.rrs[up] == nil {
+				t.rrs[up] = map[uint16][]dns.RR{}
 			}
-			if t.rrs[rel] == nil {
-				t.rrs[rel] = map[uint16][]dns.RR{}
-			}
+		}
+		if t.rrs[""] == nil {
+			t.rrs[""] = map[uint16][]dns.RR{}
 		}
 	}
 	add(soa)
 	for _, rr := range ns {
 		add(rr)
 	}
-	for _, g := range domainRecords(cfg, t.provider, domain, z.closestDomain) {
+	for _, g := range domainRecords(z.params, t.provider, domain, z.closestDomain) {
 		for _, rr := range g.RRs {
 			name := strings.ToLower(rr.Header().Name)
 			if !dns.IsSubDomain(apex, name) {
@@ -340,53 +338,45 @@ func (z *Zones) lookupAt(key []byte) (*zone, int, int) {
 	if z.tcp {
 		n = len("_tcp.")
 	}
-	for off := 0; off < len(key)-1; {
+	// The walk of settings.Suffixes, written out: a range over it would
+	// capture key in a closure and move the caller's buffer to the heap.
+	for off := 0; off < len(key)-1; off = settings.Parent(key, off) {
+		s := key[off : len(key)-1]
 		// Served domains are host names: a suffix starting with an
 		// underscore label is no domain (and in _tcp mode, the apex
 		// is the one starting with "_tcp"), which saves most of the
 		// map look-ups for the SRV names.
-		if c := key[off]; z.tcp == (c == '_') {
-			s := key[off : len(key)-1]
+		if z.tcp == (s[0] == '_') {
 			if !z.tcp || len(s) > n && string(s[:n]) == "_tcp." {
 				if t, ok := z.zones[string(s[n:])]; ok {
 					return t, off, n
 				}
 			}
 		}
-		i := off
-		for i < len(key) && key[i] != '.' {
-			i++
-		}
-		off = i + 1
 	}
 	return nil, 0, 0
 }
 
 // soaNS builds a zone's SOA and NS records.
-func soaNS(cfg *config.Config, cat *settings.Catalog, apex string, ttl uint32) (*dns.SOA, []dns.RR) {
-	d := cfg.DNS
-	ns := d.Nameservers
-	if len(ns) == 0 && len(cat.Providers) > 0 {
-		ns = []string{"ns." + cat.Providers[0].ID}
-	}
+func soaNS(d *params, apex string) (*dns.SOA, []dns.RR) {
 	mbox := "hostmaster." + apex
-	if d.Hostmaster != "" {
-		local, domain, _ := strings.Cut(d.Hostmaster, "@")
+	if d.hostmaster != "" {
+		local, domain, _ := strings.Cut(d.hostmaster, "@")
 		mbox = local + "." + dns.Fqdn(domain)
 	}
 	soa := &dns.SOA{
-		Hdr:     dns.RR_Header{Name: apex, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      dns.Fqdn(ns[0]),
+		Hdr:     dns.RR_Header{Name: apex, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: d.ttl},
+		Ns:      dns.Fqdn(d.nameservers[0]),
 		Mbox:    mbox,
-		Serial:  d.Serial,
+		Serial:  d.serial,
 		Refresh: 3600,
 		Retry:   600,
 		Expire:  1209600,
-		Minttl:  uint32(d.NegativeTTL),
+		Minttl:  d.negativeTTL,
 	}
 	var out []dns.RR
-	for _, n := range ns {
-		out = append(out, &dns.NS{Hdr: dns.RR_Header{Name: apex, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl}, Ns: dns.Fqdn(n)})
+	for _, n := range d.nameservers {
+		out = append(out, &dns.NS{Hdr: dns.RR_Header{Name: apex, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: d.ttl}, Ns: dns.Fqdn(n)})
 	}
 	return soa, out
 }

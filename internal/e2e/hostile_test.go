@@ -256,7 +256,7 @@ func TestHostileInput(t *testing.T) {
 	base := runtime.NumGoroutine()
 	httpAddr := srv.Addr().String()
 	dnsAddr := srv.DNSAddr().String()
-	cases := hostileCases()
+	cases := append(hostileCases(), addressHostileCases()...)
 	if len(cases) < 40 {
 		t.Fatalf("only %d cases", len(cases))
 	}

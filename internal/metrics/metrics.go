@@ -6,6 +6,7 @@ package metrics
 import (
 	"bytes"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,17 +31,17 @@ const (
 // Metrics holds the collectors of one server, in a registry of its own (no
 // global registry: two servers in one process, as in tests, do not clash).
 type Metrics struct {
-	Registry        *prometheus.Registry
-	Requests        *prometheus.CounterVec
-	DomainRequests  *prometheus.CounterVec
-	Duration        *prometheus.HistogramVec
-	DNSQueries      *prometheus.CounterVec
-	Reloads         *prometheus.CounterVec
-	LastReloadOK    prometheus.Gauge
-	LastReloadTime  prometheus.Gauge
-	Domains         prometheus.Gauge
-	CertNotAfter    *prometheus.GaugeVec
-	perDomainActive bool
+	Registry       *prometheus.Registry
+	Requests       *prometheus.CounterVec
+	DomainRequests *prometheus.CounterVec
+	Duration       *prometheus.HistogramVec
+	DNSQueries     *prometheus.CounterVec
+	Reloads        *prometheus.CounterVec
+	LastReloadOK   prometheus.Gauge
+	LastReloadTime prometheus.Gauge
+	Domains        prometheus.Gauge
+	CertNotAfter   *prometheus.GaugeVec
+	perDomain      atomic.Bool
 
 	// requests and durations hold the children of Requests and Duration
 	// for every known label combination, looked up once here: finding a
@@ -56,9 +57,9 @@ var (
 	families = []string{"thunderbird", "android", "outlook", "apple", "other"}
 )
 
-// New creates and registers the metrics. perDomain enables the per-domain
-// request counter.
-func New(version string, perDomain bool) *Metrics {
+// New creates and registers the metrics. The per-domain request counter
+// is off until SetPerDomain turns it on.
+func New(version string) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -98,7 +99,6 @@ func New(version string, perDomain bool) *Metrics {
 			Name: "mailautoconf_tls_certificate_not_after_timestamp_seconds",
 			Help: "Expiry of each loaded TLS certificate, by file name.",
 		}, []string{"certificate"}),
-		perDomainActive: perDomain,
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "mailautoconf_build_info",
@@ -106,12 +106,11 @@ func New(version string, perDomain bool) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
-	m.Registry.MustRegister(m.Requests, m.Duration, m.DNSQueries, m.Reloads,
+	// DomainRequests is registered either way: without children (per
+	// domain off) it is not exported at all.
+	m.Registry.MustRegister(m.Requests, m.DomainRequests, m.Duration, m.DNSQueries, m.Reloads,
 		m.LastReloadOK, m.LastReloadTime, m.Domains, m.CertNotAfter, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if perDomain {
-		m.Registry.MustRegister(m.DomainRequests)
-	}
 	endpoints := route.Endpoints()
 	m.requests = make(map[[3]string]prometheus.Counter, len(endpoints)*len(outcomes)*len(families))
 	m.durations = make(map[string]prometheus.Observer, len(endpoints))
@@ -141,7 +140,16 @@ func (m *Metrics) ObserveRequest(endpoint, outcome, client string, d time.Durati
 }
 
 // PerDomain reports whether per-domain counting is on.
-func (m *Metrics) PerDomain() bool { return m.perDomainActive }
+func (m *Metrics) PerDomain() bool { return m.perDomain.Load() }
+
+// SetPerDomain turns per-domain counting on or off (metrics.per_domain,
+// on every load). Turned off, the per-domain series go away.
+func (m *Metrics) SetPerDomain(on bool) {
+	if !m.perDomain.Swap(on) || on {
+		return
+	}
+	m.DomainRequests.Reset()
+}
 
 // ObserveDNS counts one DNS answer.
 func (m *Metrics) ObserveDNS(qtype, rcode string) {

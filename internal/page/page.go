@@ -154,19 +154,20 @@ func newBrand(p *settings.Provider) *brand {
 	return b
 }
 
-// groups sorts a provider's published servers into the IMAP, POP3 and
-// SMTP tables, in configured (preference) order within each.
+// groups sorts the servers clients are told about (settings.Provider.Servers)
+// into the IMAP, POP3 and SMTP tables, in configured (preference) order
+// within each.
 func groups(p *settings.Provider) []group {
 	var out []group
 	for _, proto := range []string{config.TypeIMAP, config.TypePOP3, config.TypeSMTP} {
 		g := group{Protocol: proto}
 		for _, s := range p.Servers {
-			if s.Type != proto || (s.Security == config.SecurityPlain && !p.PublishPlain) {
+			if s.Type != proto {
 				continue
 			}
 			g.Rows = append(g.Rows, row{
 				Host: s.Host, Port: s.Port, Security: s.Security,
-				Auth: s.Authentication, Plain: s.Security == config.SecurityPlain,
+				Auth: s.Authentication, Plain: !s.Encrypted(),
 				username: s.Username,
 			})
 		}
@@ -294,7 +295,11 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			return r.write(c, http.StatusOK, b, forms[e][langs.index(m)])
 		}
 
-		d := data{T: m, ExplicitLang: explicit, Brand: b, StyleURL: styleURL, Input: raw}
+		// What was typed is shown back to be corrected, with every
+		// character the address alphabet refuses (and any byte that is
+		// not UTF-8) as U+FFFD: no direction override or invisible
+		// character on the page, no noncharacter in the document.
+		d := data{T: m, ExplicitLang: explicit, Brand: b, StyleURL: styleURL, Input: address.Displayable(raw)}
 		d.Langs = langLinks(m, url.Values{"emailaddress": {raw}})
 		code := http.StatusOK
 		s, err := cat.ForAddress(raw)
@@ -315,9 +320,7 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			}
 			q := url.Values{"emailaddress": {d.Address}}.Encode()
 			d.ProfileURL = ProfilePath + "?" + q
-			if _, err := publicURL(req, ProfilePath, q); err == nil {
-				d.QRURL = QRPath + "?" + q
-			}
+			d.QRURL = QRPath + "?" + q
 		case strings.TrimSpace(raw) == "":
 			code, d.Problem, d.Input = http.StatusBadRequest, m.EmptyAddress, ""
 		case errors.Is(err, settings.ErrUnknownDomain):

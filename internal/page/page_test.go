@@ -2,12 +2,15 @@ package page_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/xml"
 	"fmt"
 	"image"
 	_ "image/png"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/page"
 	"mailautoconf/internal/server"
+	"mailautoconf/internal/settings"
 	"mailautoconf/internal/testutil"
 )
 
@@ -435,15 +439,31 @@ providers:
 }
 
 // TestQRCode decodes the QR code and checks that it holds the absolute
-// profile URL, under the name and scheme the client used.
+// profile URL, under the name and scheme the client used when that name is
+// this service's, and under autoconfig.<domain> and the listener's port
+// when the Host header says anything else: a QR code is a link people
+// follow without reading it.
 func TestQRCode(t *testing.T) {
 	srv := testutil.Start(t, testutil.Demo(t), server.Options{})
 	port := srv.Addr().(interface{ String() string }).String()
 	port = port[strings.LastIndexByte(port, ':')+1:]
+	alice := "/mobileconfig?emailaddress=alice%40example.com"
+	ours := "http://autoconfig.example.com:" + port + alice
 	for _, tc := range []struct{ name, host, addr, want string }{
-		{"loopback", "", "alice@example.com", srv.URL + "/mobileconfig?emailaddress=alice%40example.com"},
+		{"loopback", "", "alice@example.com", srv.URL + alice},
 		{"named host", "autoconfig.example.com:" + port, "Bob+x@Example.NET", "http://autoconfig.example.com:" + port + "/mobileconfig?emailaddress=Bob%2Bx%40example.net"},
-		{"unicode", "mail.example.com", "jürg@example.com", "http://mail.example.com/mobileconfig?emailaddress=j%C3%BCrg%40example.com"},
+		{"unicode", "autodiscover.example.net:" + port, "jürg@example.com", "http://autodiscover.example.net:" + port + "/mobileconfig?emailaddress=j%C3%BCrg%40example.com"},
+		{"upper case", "AUTOCONFIG.Example.Com:" + port, "alice@example.com", ours},
+		// Hostile Host headers: nothing of them goes into the code.
+		{"port not a number", "autoconfig.example.com:x!$", "alice@example.com", ours},
+		{"port out of range", "autoconfig.example.com:99999", "alice@example.com", ours},
+		{"another port", "autoconfig.example.com:1", "alice@example.com", ours},
+		{"foreign name", "evil.example:" + port, "alice@example.com", ours},
+		{"foreign name, no port", "evil.example", "alice@example.com", "http://autoconfig.example.com" + alice},
+		{"look-alike", "autoconfig.example.com.evil.example:" + port, "alice@example.com", ours},
+		{"served domain, not the service's name", "example.com:" + port, "alice@example.com", ours},
+		{"foreign address", "203.0.113.9:" + port, "alice@example.com", ours},
+		{"our address, another port", "127.0.0.1:1", "alice@example.com", "http://127.0.0.1:" + port + alice},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testutil.Get(t, srv.URL+page.QRPath+"?emailaddress="+url.QueryEscape(tc.addr), tc.host)
@@ -479,11 +499,17 @@ func TestQRCodeBehindProxy(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		trusted []string
+		fwdHost string // X-Forwarded-Host; "" = autoconfig.example.com
 		want    string // "" = the loopback URL the test connects to
 	}{
-		{"trusted", []string{"127.0.0.0/8"}, "https://autoconfig.example.com/mobileconfig?emailaddress=alice%40example.com"},
-		{"untrusted", []string{"192.0.2.0/24"}, ""},
-		{"none", nil, ""},
+		{"trusted", []string{"127.0.0.0/8"}, "", "https://autoconfig.example.com/mobileconfig?emailaddress=alice%40example.com"},
+		{"trusted, public port", []string{"127.0.0.0/8"}, "autodiscover.example.com:8443", "https://autodiscover.example.com:8443/mobileconfig?emailaddress=alice%40example.com"},
+		// A trusted proxy passes on what the client wrote: a foreign
+		// name or a bad port goes no further than into its headers.
+		{"trusted, foreign name", []string{"127.0.0.0/8"}, "evil.example:8443", "https://autoconfig.example.com:8443/mobileconfig?emailaddress=alice%40example.com"},
+		{"trusted, bad port", []string{"127.0.0.0/8"}, "autoconfig.example.com:x!$", "https://autoconfig.example.com/mobileconfig?emailaddress=alice%40example.com"},
+		{"untrusted", []string{"192.0.2.0/24"}, "", ""},
+		{"none", nil, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testutil.Demo(t)
@@ -497,7 +523,11 @@ func TestQRCodeBehindProxy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req.Header.Set("X-Forwarded-Host", "autoconfig.example.com")
+			fwd := tc.fwdHost
+			if fwd == "" {
+				fwd = "autoconfig.example.com"
+			}
+			req.Header.Set("X-Forwarded-Host", fwd)
 			req.Header.Set("X-Forwarded-Proto", "https")
 			req.Header.Set("X-Forwarded-For", "198.51.100.7")
 			r := testutil.Do(t, req)
@@ -535,43 +565,75 @@ func decodeQR(t *testing.T, png []byte) string {
 	return res.GetText()
 }
 
-// TestPublicURL checks the one function that builds absolute links.
+// TestPublicURL checks the one function that builds absolute links: only
+// names and ports of this service go into it, whatever the Host header
+// says.
 func TestPublicURL(t *testing.T) {
+	cat := settings.New(testutil.Demo(t))
+	const want8080 = "http://autoconfig.example.com:8080/mobileconfig?a=b"
 	for _, tc := range []struct {
 		host  string
+		local string // the listener's address the connection came in on
 		tls   bool
-		proto string // X-Forwarded-Proto, as left by the proxy middleware
-		want  string // "" = refused
+		proto string // X-Forwarded-Proto, as left by the proxy middleware (trusted proxies only)
+		want  string
 	}{
-		{"mail.example.com", false, "", "http://mail.example.com/mobileconfig?a=b"},
-		{"mail.example.com:8443", true, "", "https://mail.example.com:8443/mobileconfig?a=b"},
-		{"127.0.0.1:8080", false, "", "http://127.0.0.1:8080/mobileconfig?a=b"},
-		{"[::1]:8080", false, "", "http://[::1]:8080/mobileconfig?a=b"},
-		{"[2001:db8::1]", true, "", "https://[2001:db8::1]/mobileconfig?a=b"},
-		{"autoconfig.example.com", false, "HTTPS, http", "https://autoconfig.example.com/mobileconfig?a=b"},
-		{"autoconfig.example.com", false, "gopher", "http://autoconfig.example.com/mobileconfig?a=b"},
-		{"", false, "", ""},
-		{"exa mple.com", false, "", ""},
-		{"evil.com/x?", false, "", ""},
-		{"user@evil.com", false, "", ""},
+		{"autoconfig.example.com:8080", "127.0.0.1:8080", false, "", want8080},
+		{"AutoConfig.Example.COM.:8080", "127.0.0.1:8080", false, "", want8080},
+		{"autodiscover.example.net", "127.0.0.1:80", false, "", "http://autodiscover.example.net/mobileconfig?a=b"},
+		{"autoconfig.xn--bcher-kva.example:8443", "[::1]:8443", true, "", "https://autoconfig.example.com:8443/mobileconfig?a=b"},
+		{"autoconfig.example.com:8443", "192.0.2.1:8443", true, "", "https://autoconfig.example.com:8443/mobileconfig?a=b"},
+		{"autoconfig.example.com:443", "192.0.2.1:443", true, "", "https://autoconfig.example.com/mobileconfig?a=b"},
+		{"127.0.0.1:8080", "127.0.0.1:8080", false, "", "http://127.0.0.1:8080/mobileconfig?a=b"},
+		{"[::1]:8080", "[::1]:8080", false, "", "http://[::1]:8080/mobileconfig?a=b"},
+		{"[2001:db8::1]", "[2001:db8::1]:443", true, "", "https://[2001:db8::1]/mobileconfig?a=b"},
+		// Behind a trusted proxy: its scheme and port count.
+		{"autoconfig.example.com", "10.0.0.2:8080", false, "HTTPS, http", "https://autoconfig.example.com/mobileconfig?a=b"},
+		{"autoconfig.example.com:8443", "10.0.0.2:8080", false, "https", "https://autoconfig.example.com:8443/mobileconfig?a=b"},
+		{"autoconfig.example.com", "10.0.0.2:8080", false, "gopher", "http://autoconfig.example.com/mobileconfig?a=b"},
+		{"evil.example:8443", "10.0.0.2:8080", false, "https", "https://autoconfig.example.com:8443/mobileconfig?a=b"},
+		{"autoconfig.example.com:x!$", "10.0.0.2:8080", false, "https", "https://autoconfig.example.com/mobileconfig?a=b"},
+		{"autoconfig.example.com:08443", "10.0.0.2:8080", false, "https", "https://autoconfig.example.com:8443/mobileconfig?a=b"},
+		{"autoconfig.example.com:65536", "10.0.0.2:8080", false, "https", "https://autoconfig.example.com/mobileconfig?a=b"},
+		// Anything else: autoconfig.<domain> on the listener's port.
+		{"autoconfig.example.com:x!$", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.example.com:99999", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.example.com:0", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.example.com:+8080", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.example.com:08080", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.example.com:9090", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.example.com:", "127.0.0.1:8080", false, "", want8080},
+		{"evil.example:8080", "127.0.0.1:8080", false, "", want8080},
+		{"evil.example", "127.0.0.1:8080", false, "", "http://autoconfig.example.com/mobileconfig?a=b"},
+		{"autoconfig.evil.example:8080", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.example.com.evil.example:8080", "127.0.0.1:8080", false, "", want8080},
+		{"example.com:8080", "127.0.0.1:8080", false, "", want8080},
+		{"mail.example.com:8080", "127.0.0.1:8080", false, "", want8080},
+		{"autoconfig.unknown.org:8080", "127.0.0.1:8080", false, "", want8080},
+		{"203.0.113.9:8080", "127.0.0.1:8080", false, "", want8080},
+		{"[2001:db8::66]:8080", "127.0.0.1:8080", false, "", want8080},
+		{"", "127.0.0.1:8080", false, "", want8080},
+		{"exa mple.com:8080", "127.0.0.1:8080", false, "", want8080},
+		{"evil.com/x?:8080", "127.0.0.1:8080", false, "", want8080},
+		{"user@evil.com:8080", "127.0.0.1:8080", false, "", want8080},
+		{"evil.example", "192.0.2.1:443", true, "", "https://autoconfig.example.com/mobileconfig?a=b"},
+		{"evil.example", "", false, "", "http://autoconfig.example.com/mobileconfig?a=b"},
 	} {
-		t.Run(tc.host+tc.proto, func(t *testing.T) {
+		t.Run(tc.host+" "+tc.local+" "+tc.proto, func(t *testing.T) {
 			r := &http.Request{Host: tc.host, URL: &url.URL{}, Header: http.Header{}}
+			if tc.local != "" {
+				ap := netip.MustParseAddrPort(tc.local)
+				r = r.WithContext(context.WithValue(context.Background(), http.LocalAddrContextKey, net.TCPAddrFromAddrPort(ap)))
+			}
 			if tc.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
 			if tc.proto != "" {
 				r.Header.Set("X-Forwarded-Proto", tc.proto)
+				r.Header.Set("X-Forwarded-For", "198.51.100.7")
 			}
-			got, err := page.PublicURL(r, "/mobileconfig", "a=b")
-			if tc.want == "" {
-				if err == nil {
-					t.Errorf("accepted: %q", got)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			if got := page.PublicURL(r, cat, "example.com", "/mobileconfig", "a=b"); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/smallstep/pkcs7"
@@ -18,6 +19,7 @@ const appleContentType = "application/x-apple-aspen-config"
 type appleResult struct {
 	checks []*Check
 	view   View
+	dav    DAVView
 }
 
 // profileURLs are where the profile is fetched: Options.ProfileURL, or the
@@ -55,6 +57,7 @@ func (p *prober) apple(ctx context.Context) appleResult {
 			p.add(SevWarning, CodeHTTPOnly, AppleMail, "the profile is only served over plain HTTP (%s): anyone on the path can change it", u)
 		}
 		res.view.Source = u
+		res.dav = prof.dav
 		if prof.incoming != nil {
 			res.view.Incoming = prof.incoming
 			res.view.Offered = append(res.view.Offered, *prof.incoming)
@@ -72,6 +75,8 @@ func (p *prober) apple(ctx context.Context) appleResult {
 type profile struct {
 	incoming, outgoing *Endpoint
 	signature          string
+	// dav is where the CalDAV and CardDAV payloads point.
+	dav DAVView
 }
 
 // mailPayload holds the keys of com.apple.mail.managed that decide where
@@ -87,6 +92,15 @@ type mailPayload struct {
 	OutgoingMailServerPortNumber int    `plist:"OutgoingMailServerPortNumber"`
 	OutgoingMailServerUseSSL     bool   `plist:"OutgoingMailServerUseSSL"`
 	OutgoingMailServerUsername   string `plist:"OutgoingMailServerUsername"`
+	// com.apple.caldav.account and com.apple.carddav.account.
+	CalDAVHostName      string `plist:"CalDAVHostName"`
+	CalDAVPort          int    `plist:"CalDAVPort"`
+	CalDAVPrincipalURL  string `plist:"CalDAVPrincipalURL"`
+	CalDAVUseSSL        *bool  `plist:"CalDAVUseSSL"`
+	CardDAVHostName     string `plist:"CardDAVHostName"`
+	CardDAVPort         int    `plist:"CardDAVPort"`
+	CardDAVPrincipalURL string `plist:"CardDAVPrincipalURL"`
+	CardDAVUseSSL       *bool  `plist:"CardDAVUseSSL"`
 }
 
 // parseProfile reads a profile, unwrapping and checking a CMS signature.
@@ -130,10 +144,21 @@ func (p *prober) parseProfile(body []byte) (*profile, error) {
 	if top.PayloadType != "Configuration" {
 		return nil, fmt.Errorf("PayloadType %q, want Configuration", top.PayloadType)
 	}
-	for _, m := range top.PayloadContent {
-		if m.PayloadType != "com.apple.mail.managed" {
-			continue
+	out.dav.Source = davSourceApple
+	var mail *mailPayload
+	for i, m := range top.PayloadContent {
+		switch m.PayloadType {
+		case "com.apple.caldav.account":
+			out.dav.CalDAV = appleDAVURL(m.CalDAVHostName, m.CalDAVPort, m.CalDAVPrincipalURL, m.CalDAVUseSSL)
+		case "com.apple.carddav.account":
+			out.dav.CardDAV = appleDAVURL(m.CardDAVHostName, m.CardDAVPort, m.CardDAVPrincipalURL, m.CardDAVUseSSL)
+		case "com.apple.mail.managed":
+			if mail == nil {
+				mail = &top.PayloadContent[i]
+			}
 		}
+	}
+	if m := mail; m != nil {
 		proto := IMAP
 		if m.EmailAccountType == "EmailTypePOP" {
 			proto = POP3
@@ -147,6 +172,31 @@ func (p *prober) parseProfile(body []byte) (*profile, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("no com.apple.mail.managed payload")
+}
+
+// appleDAVURL is the URL a CalDAV or CardDAV payload makes the device use:
+// the principal URL when it is absolute, else scheme, host and port from
+// the payload's keys (UseSSL defaults to true) with the principal URL as
+// the path.
+func appleDAVURL(host string, port int, principal string, useSSL *bool) string {
+	if host == "" {
+		return ""
+	}
+	if strings.HasPrefix(principal, "https://") || strings.HasPrefix(principal, "http://") {
+		return principal
+	}
+	scheme := "https"
+	if useSSL != nil && !*useSSL {
+		scheme = "http"
+	}
+	h := strings.ToLower(host)
+	if port != 0 && !(scheme == "https" && port == 443) && !(scheme == "http" && port == 80) {
+		h += ":" + strconv.Itoa(port)
+	}
+	if !strings.HasPrefix(principal, "/") {
+		principal = "/" + principal
+	}
+	return scheme + "://" + h + principal
 }
 
 // appleEndpoint maps a payload's server keys. "UseSSL" means "use TLS":

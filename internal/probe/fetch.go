@@ -29,6 +29,10 @@ type fetchReq struct {
 	// follow makes the request follow redirects, as browsers and
 	// Thunderbird do. Outlook's POX redirects are handled by the caller.
 	follow bool
+	// quiet leaves a certificate that fails verification to the caller:
+	// for a document that a domain need not publish, a host name's
+	// default certificate is not a problem by itself.
+	quiet bool
 }
 
 // fetch performs one request and records it as a check. A certificate that
@@ -77,7 +81,7 @@ func (p *prober) fetch(ctx context.Context, r fetchReq) *Check {
 	}
 	resp, err := hc.Do(req)
 	c.Certificate = cert
-	if cert != nil && !cert.Valid {
+	if cert != nil && !cert.Valid && !r.quiet {
 		p.add(SevError, CodeCertificate, r.client, "%s: the certificate fails verification: %s", r.url, cert.Error)
 	}
 	if err != nil {
@@ -123,10 +127,14 @@ func (p *prober) verify(cs tls.ConnectionState) *Certificate {
 		inter.AddCert(c)
 	}
 	out := &Certificate{
-		Subject:  leaf.Subject.String(),
-		Issuer:   leaf.Issuer.String(),
-		DNSNames: leaf.DNSNames,
-		NotAfter: leaf.NotAfter,
+		Subject:    leaf.Subject.String(),
+		Issuer:     leaf.Issuer.String(),
+		IssuerName: leaf.Issuer.CommonName,
+		DNSNames:   leaf.DNSNames,
+		NotAfter:   leaf.NotAfter,
+	}
+	if out.IssuerName == "" && len(leaf.Issuer.Organization) > 0 {
+		out.IssuerName = leaf.Issuer.Organization[0]
 	}
 	_, err := leaf.Verify(x509.VerifyOptions{DNSName: cs.ServerName, Roots: p.opts.RootCAs, Intermediates: inter})
 	if err != nil {

@@ -98,9 +98,18 @@ func WriteText(w io.Writer, r *Report, colour bool) {
 			detail += " [" + c.ContentType + "]"
 		}
 		if cert := c.Certificate; cert != nil {
-			if cert.Valid {
-				detail += "; certificate valid until " + cert.NotAfter.Format("2006-01-02")
-			} else {
+			// Issuer and expiry of every HTTPS answer: which CA (a
+			// managed certificate, a file) and how long it lasts.
+			issued := ""
+			if cert.IssuerName != "" || !cert.NotAfter.IsZero() {
+				issued = "issued by " + cert.IssuerName + ", expires " + cert.NotAfter.UTC().Format("2006-01-02 15:04 MST")
+			}
+			switch {
+			case cert.Valid:
+				detail += "; certificate " + issued
+			case issued != "":
+				detail += "; " + cert.Error + " (" + issued + ")"
+			default:
 				detail += "; " + cert.Error
 			}
 		}
@@ -128,6 +137,22 @@ func WriteText(w io.Writer, r *Report, colour bool) {
 		}
 	}
 	t.write(w, "  ")
+
+	if len(r.DAV) > 0 {
+		fmt.Fprintln(w, "\nCalendars, contacts and JMAP")
+		var d table
+		d.add(nil, "SOURCE", "CALDAV", "CARDDAV", "JMAP")
+		dash := func(s string) string {
+			if s == "" {
+				return "-"
+			}
+			return s
+		}
+		for _, v := range r.DAV {
+			d.add(nil, v.Source, dash(v.CalDAV), dash(v.CardDAV), dash(v.JMAP))
+		}
+		d.write(w, "  ")
+	}
 
 	if len(r.Connections) > 0 {
 		fmt.Fprintln(w, "\nConnections")

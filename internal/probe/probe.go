@@ -29,6 +29,15 @@
 //   - SRV-aware clients (FairEmail, Evolution, KMail, K-9 as a fallback) read
 //     the RFC 6186/8314 records and take the lowest priority value across
 //     IMAP and POP3, and across submission and submissions.
+//   - PACC clients (draft-ietf-mailmaint-pacc; none ships yet) fetch
+//     https://ua-auto-config.<domain>/.well-known/user-agent-configuration.json
+//     and use it only when a _ua-auto-config TXT record carries the SHA-256
+//     of its exact bytes. They are reported when a domain publishes one.
+//   - Calendars and contacts: the autoconfig document's calendar and
+//     addressBook elements, the profile's CalDAV and CardDAV payloads, the
+//     RFC 6764 SRV and TXT records and the PACC document are read and
+//     compared; Thunderbird itself finds address books through the DNS
+//     records.
 package probe
 
 import (
@@ -159,12 +168,15 @@ type View struct {
 
 // Certificate describes the certificate a server presented.
 type Certificate struct {
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer"`
-	DNSNames []string  `json:"dns_names,omitempty"`
-	NotAfter time.Time `json:"not_after"`
-	Valid    bool      `json:"valid"`
-	Error    string    `json:"error,omitempty"`
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+	// IssuerName is the issuer's common name (its organisation without
+	// one), short enough for the text output: "R11", "Pebble Intermediate-A".
+	IssuerName string    `json:"issuer_name,omitempty"`
+	DNSNames   []string  `json:"dns_names,omitempty"`
+	NotAfter   time.Time `json:"not_after"`
+	Valid      bool      `json:"valid"`
+	Error      string    `json:"error,omitempty"`
 }
 
 // Check statuses.
@@ -212,7 +224,10 @@ type Report struct {
 	Checks      []*Check     `json:"checks"`
 	Clients     []View       `json:"clients"`
 	Connections []Connection `json:"connections,omitempty"`
-	Findings    []Finding    `json:"findings"`
+	// DAV lists, per source that says anything, where clients are sent
+	// for calendars, contacts and JMAP.
+	DAV      []DAVView `json:"dav,omitempty"`
+	Findings []Finding `json:"findings"`
 	// OK is true when every client would get a working TLS
 	// configuration: no finding of severity error.
 	OK bool `json:"ok"`
@@ -288,6 +303,8 @@ func Run(ctx context.Context, raw string, opts Options) (*Report, error) {
 		tb      thunderbirdResult
 		ol      outlookResult
 		apple   appleResult
+		pacc    paccResult
+		davDNS  davDNSResult
 		wg      sync.WaitGroup
 		srvDone = make(chan struct{})
 	)
@@ -299,13 +316,26 @@ func Run(ctx context.Context, raw string, opts Options) (*Report, error) {
 		ol = p.outlook(ctx, func() *dns.SRV { <-srvDone; return dnsRes.autodiscoverSRV })
 	})
 	wg.Go(func() { apple = p.apple(ctx) })
+	wg.Go(func() { pacc = p.pacc(ctx) })
+	wg.Go(func() { davDNS = p.queryDAV(ctx) })
 	wg.Wait()
 
 	rep.Checks = append(rep.Checks, dnsRes.checks...)
 	rep.Checks = append(rep.Checks, tb.checks...)
 	rep.Checks = append(rep.Checks, ol.checks...)
 	rep.Checks = append(rep.Checks, apple.checks...)
+	rep.Checks = append(rep.Checks, davDNS.checks...)
+	rep.Checks = append(rep.Checks, pacc.checks...)
 	rep.Clients = []View{tb.view, ol.view, apple.view, dnsRes.view}
+	if pacc.view != nil {
+		rep.Clients = append(rep.Clients, *pacc.view)
+	}
+	for _, v := range []*DAVView{&tb.dav, &apple.dav, &davDNS.view, pacc.dav} {
+		if v != nil && !v.empty() {
+			rep.DAV = append(rep.DAV, *v)
+		}
+	}
+	p.compareDAV(rep.DAV)
 
 	if opts.Connect {
 		rep.Connections = p.connectAll(ctx, rep.Clients)

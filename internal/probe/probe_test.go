@@ -74,6 +74,9 @@ func TestOwnServer(t *testing.T) {
 			if !rep.OK {
 				t.Fatalf("probe of our own server is not OK:\n%s", dump())
 			}
+			if !strings.Contains(dump(), "; certificate issued by mailautoconf test CA, expires ") {
+				t.Errorf("the text output does not show the issuer and expiry of the HTTPS answers:\n%s", dump())
+			}
 			for _, f := range rep.Findings {
 				if f.Severity != probe.SevInfo {
 					t.Errorf("finding on our own server: %+v", f)

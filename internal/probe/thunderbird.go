@@ -15,6 +15,8 @@ import (
 type thunderbirdResult struct {
 	checks []*Check
 	view   View
+	// dav is what the winning document says of calendars and contacts.
+	dav DAVView
 }
 
 // autoconfigURLs are Thunderbird's URLs for a domain in the order it
@@ -64,6 +66,7 @@ func (p *prober) thunderbird(ctx context.Context) thunderbirdResult {
 	if strings.HasPrefix(res.view.Source, "http:") {
 		p.add(SevWarning, CodeHTTPOnly, Thunderbird, "the configuration is only found over plain HTTP (%s): anyone on the path can change it", res.view.Source)
 	}
+	res.dav = winner.dav
 	res.view.Offered = append(append([]Endpoint(nil), winner.incoming...), winner.outgoing...)
 	if len(winner.incoming) > 0 {
 		res.view.Incoming = &winner.incoming[0]
@@ -87,6 +90,9 @@ type autoconfigDoc struct {
 	providerID         string
 	incoming, outgoing []Endpoint
 	badSockets         []string
+	// dav holds the calendar and addressBook elements (children of
+	// clientConfig), which Thunderbird itself does not read.
+	dav DAVView
 }
 
 // socketTypes maps Thunderbird's socketType to a security.
@@ -133,6 +139,26 @@ func parseAutoconfig(body []byte, a address.Address) (*autoconfigDoc, error) {
 		}
 		if e, ok := read(el, typ); ok {
 			out.incoming = append(out.incoming, e)
+		}
+	}
+	out.dav.Source = davSourceAutoconfig
+	for _, d := range []struct {
+		tag, typ string
+		dst      *string
+	}{{"calendar", "caldav", &out.dav.CalDAV}, {"addressBook", "carddav", &out.dav.CardDAV}} {
+		for _, el := range root.SelectElements(d.tag) {
+			if el.SelectAttrValue("type", "") != d.typ {
+				continue
+			}
+			// The deployed form says serverURL, the mailmaint draft url.
+			u := text(el, "serverURL")
+			if u == "" {
+				u = text(el, "url")
+			}
+			if u != "" {
+				*d.dst = davSubst(u, a)
+				break
+			}
 		}
 	}
 	for _, el := range prov.SelectElements("outgoingServer") {

@@ -17,6 +17,7 @@ import (
 func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	end := time.Now()
 	elapsed := end.Sub(start)
+	st := s.State()
 	r := c.Request()
 	status := c.Response().Status
 	endpoint := s.routeOf.Endpoint(c.Path())
@@ -26,10 +27,10 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 		outcome = outcomeOf(status)
 	}
 	s.metrics.ObserveRequest(endpoint, outcome, client, elapsed)
-	if info.Domain != "" && s.metrics.PerDomain() && outcome == metrics.OutcomeOK {
+	if info.Domain != "" && st.perDomain && outcome == metrics.OutcomeOK {
 		// Counted by the configured domain ("*.parent" for any name
 		// under a wildcard entry), never by the name a client sent.
-		if entry := s.State().Catalog.Entry(info.Domain); entry != "" {
+		if entry := st.Catalog.Entry(info.Domain); entry != "" {
 			s.metrics.DomainRequests.WithLabelValues(entry).Inc()
 		}
 	}
@@ -43,14 +44,14 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 		slog.Int("status", status),
 		slog.Duration("duration", elapsed),
 		slog.String("client", client),
-		slog.String("remote", s.proxies.Load().clientIPString(r)),
+		slog.String("remote", st.proxies.clientIPString(r)),
 	}
 	n := 6
 	if info.Domain != "" {
 		attrs[n] = slog.String("domain", info.Domain)
 		n++
 	}
-	if info.Address != nil && s.logAddr {
+	if info.Address != nil && st.logAddresses {
 		attrs[n] = slog.String("address", info.Address.String())
 		n++
 	}
@@ -76,7 +77,7 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 // addresses hide: Outlook's /autodiscover/autodiscover.json/v1.0/<address>,
 // and any made-up path a client sends; the query string is never logged.
 func (s *Server) logged(text string) string {
-	if s.logAddr {
+	if s.State().logAddresses {
 		return text
 	}
 	return redact.Addresses(text)

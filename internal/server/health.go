@@ -34,7 +34,7 @@ func (s *Server) metricsHandler() http.Handler {
 // address: a proxy in an allowed network does not open the page to the
 // internet.
 func (s *Server) metricsRoute(c echo.Context) error {
-	if !s.metricsNets.Load().contains(s.proxies.Load().clientIP(c.Request())) {
+	if st := s.State(); !st.metricsNets.contains(st.proxies.clientIP(c.Request())) {
 		return echo.ErrNotFound
 	}
 	if ok, err := web.Spend(c); !ok {
@@ -50,8 +50,8 @@ func (s *Server) metricsRoute(c echo.Context) error {
 func (s *Server) metricsListenerHandler() http.Handler {
 	h := s.metricsHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.expensiveBudget != nil {
-			if ok, retry := s.expensiveBudget.Spend(r); !ok {
+		if b := s.State().budget(); b != nil {
+			if ok, retry := b.Spend(r); !ok {
 				w.Header().Set("Retry-After", retry)
 				w.Header().Set("Connection", "close")
 				http.Error(w, "too many requests, slow down", http.StatusTooManyRequests)

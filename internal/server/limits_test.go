@@ -139,7 +139,7 @@ func TestConnectionsPerClient(t *testing.T) {
 				addr, url, tc = srv.HTTPSAddr().String(), "https://"+srv.HTTPSAddr().String(), tlsConf
 			}
 			start := time.Now()
-			held, refused := flood(t, "127.0.0.2", addr, cfg.Limits.MaxConnections, tc)
+			held, refused := flood(t, "127.0.0.2", addr, cfg.Limits.WithDefaults().MaxConnections, tc)
 			took := time.Since(start)
 			if len(held) != c.perClient {
 				t.Errorf("127.0.0.2 holds %d connections, want its cap %d", len(held), c.perClient)

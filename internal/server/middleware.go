@@ -5,17 +5,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/address"
-	"mailautoconf/internal/limit"
 	"mailautoconf/internal/web"
 )
 
@@ -37,7 +34,6 @@ import (
 // which they leave what the log and the metrics need (web.Note,
 // web.SetOutcome).
 func (s *Server) front() echo.MiddlewareFunc {
-	limited, expensive := s.requestBudget, s.expensiveBudget
 	bodyLimit := middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: fmt.Sprintf("%dB", MaxBodyBytes),
 		// Autodiscover enforces its own, smaller limit and answers an
@@ -51,8 +47,8 @@ func (s *Server) front() echo.MiddlewareFunc {
 			if wc == nil {
 				wc = new(web.Context)
 			}
-			wc.Context, wc.Info, wc.Budget = c, web.Info{}, expensive
-			if err := s.guard(wc, next, limited, bodyLimit); err != nil {
+			wc.Context, wc.Info, wc.Budget = c, web.Info{}, s.State().budget()
+			if err := s.guard(wc, next, bodyLimit); err != nil {
 				c.Error(err)
 			}
 			info := wc.Info
@@ -67,7 +63,7 @@ func (s *Server) front() echo.MiddlewareFunc {
 // guard runs the steps before the handler, and the handler. A panic
 // becomes a logged error and a bare 500: the client never sees a stack
 // trace.
-func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited *budget, bodyLimit echo.MiddlewareFunc) (err error) {
+func (s *Server) guard(c echo.Context, next echo.HandlerFunc, bodyLimit echo.MiddlewareFunc) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r == http.ErrAbortHandler {
@@ -78,9 +74,9 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited *budget, b
 		}
 	}()
 	r := c.Request()
-	if limited != nil && !s.routeOf.Ops(c.Path()) {
-		if ok, retry := limited.Spend(r); !ok {
-			return web.TooManyRequests(c, retry)
+	if st := s.State(); st.limiter != nil && !s.routeOf.Ops(c.Path()) {
+		if denied, err := st.limiter.deny(c, st.clientKey(r)); denied {
+			return err
 		}
 	}
 	if u, ok := s.poxRedirect(r); ok {
@@ -93,46 +89,6 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, limited *budget, b
 	return bodyLimit(next)(c)
 }
 
-// budget is a token bucket per client: an IPv4 address, an IPv6 network
-// of limits.ipv6_prefix bits (golang.org/x/time/rate through echo's store,
-// which also expires idle entries so the table cannot grow without bound).
-// The server has two: one for every request, one for expensive answers
-// (web.Budget).
-type budget struct {
-	store *middleware.RateLimiterMemoryStore
-	retry string
-	key   func(*http.Request) string
-}
-
-// newBudget returns the budget of perSecond tokens per client, burst at
-// once, or nil when perSecond is negative (off; the configuration turns 0
-// into the default).
-func (s *Server) newBudget(perSecond float64, burst int) *budget {
-	if perSecond <= 0 {
-		return nil
-	}
-	return &budget{
-		store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate:      rate.Limit(perSecond),
-			Burst:     burst,
-			ExpiresIn: 3 * time.Minute,
-		}),
-		retry: strconv.Itoa(max(1, int(1/perSecond+0.999))),
-		key:   s.clientKey,
-	}
-}
-
-// Spend implements web.Budget.
-func (b *budget) Spend(r *http.Request) (bool, string) {
-	ok, _ := b.store.Allow(b.key(r))
-	return ok, b.retry
-}
-
-// clientKey is the key the rate limits count a request's client under.
-func (s *Server) clientKey(r *http.Request) string {
-	return limit.KeyString(s.proxies.Load().clientIPString(r), s.limits.IPv6Prefix)
-}
-
 // poxRedirect returns the HTTPS URL a plain-HTTP Autodiscover POX request is
 // redirected to, but only when this server serves HTTPS and the Host is one
 // of ours (no open redirect). Outlook's last Autodiscover step is exactly this: a GET to
@@ -141,7 +97,7 @@ func (s *Server) clientKey(r *http.Request) string {
 // the user whether to trust the redirect).
 func (s *Server) poxRedirect(r *http.Request) (string, bool) {
 	if !s.hasHTTPS() || !strings.EqualFold(r.URL.Path, "/autodiscover/autodiscover.xml") ||
-		s.proxies.Load().scheme(r) == "https" {
+		s.State().proxies.scheme(r) == "https" {
 		return "", false
 	}
 	host, err := address.HostDomain(r.Host)
@@ -154,7 +110,7 @@ func (s *Server) poxRedirect(r *http.Request) (string, bool) {
 	u := url.URL{Scheme: "https", Host: host, Path: "/autodiscover/autodiscover.xml"}
 	// Behind a proxy the public HTTPS port is the proxy's (443);
 	// otherwise it is our listener's.
-	if a := s.HTTPSAddr(); a != nil && !s.proxies.Load().fromProxy(r) {
+	if a := s.HTTPSAddr(); a != nil && !s.State().proxies.fromProxy(r) {
 		if _, port, err := net.SplitHostPort(a.String()); err == nil && port != "443" {
 			u.Host = net.JoinHostPort(host, port)
 		}

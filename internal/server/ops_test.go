@@ -211,6 +211,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	a := testutil.Demo(t)
 	b := testutil.Demo(t)
 	b.Providers[0].DisplayName = "Other Name"
+	// Limits are part of what a reload applies: no limit for either.
+	a.Limits.RatePerSecond, b.Limits.RatePerSecond = -1, -1
 	srv := testutil.Start(t, a, server.Options{})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -23,7 +23,7 @@ var forwardedHeaders = []string{
 // autodiscover.CanonicalizePath). Done here rather than as echo
 // pre-middlewares, which echo wraps anew for every request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	px := s.proxies.Load()
+	px := s.State().proxies
 	if px.fromProxy(r) {
 		r.Host = px.host(r)
 	} else {

@@ -22,7 +22,7 @@ func (s *Server) routes() (*echo.Echo, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.IPExtractor = func(r *http.Request) string { return s.proxies.Load().clientIP(r).String() }
+	e.IPExtractor = func(r *http.Request) string { return s.State().proxies.clientIP(r).String() }
 	e.Use(s.front())
 
 	ad := func() (*settings.Catalog, *autodiscover.Renderer) {

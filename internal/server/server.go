@@ -17,20 +17,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/net/netutil"
 
-	"mailautoconf/autoconfig"
-	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
-	"mailautoconf/internal/dnsserver"
 	"mailautoconf/internal/filewatch"
 	"mailautoconf/internal/limit"
 	"mailautoconf/internal/metrics"
-	"mailautoconf/internal/page"
 	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
-	"mailautoconf/internal/web"
-	"mailautoconf/mobileconfig"
 )
 
 // Limits that protect the service from slow or greedy clients. Every
@@ -44,49 +37,6 @@ const (
 	MaxBodyBytes      = 64 << 10
 	DrainTimeout      = 10 * time.Second
 )
-
-// State is everything rendered from one configuration. It is replaced as a
-// whole on reload, so a request sees either the old or the new configuration,
-// never a mix.
-type State struct {
-	Catalog    *settings.Catalog
-	Autoconfig *autoconfig.Renderer
-	// Mobileconfig renders (and signs) Apple profiles; it holds the
-	// signing certificate, so a reload re-reads renewed files.
-	Mobileconfig *mobileconfig.Renderer
-	// Autodiscover renders Microsoft Autodiscover (POX and v2 JSON).
-	Autodiscover *autodiscover.Renderer
-	// DNS is the zones of the authoritative DNS server, packed once.
-	DNS *dnsserver.Zones
-	// Page is the settings page for people.
-	Page *page.Renderer
-}
-
-// NewState renders a validated configuration.
-func NewState(cfg *config.Config) (*State, error) {
-	cat := settings.New(cfg)
-	ac, err := autoconfig.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	mc, err := mobileconfig.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	ad, err := autodiscover.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	zones, err := dnsserver.New(cat)
-	if err != nil {
-		return nil, fmt.Errorf("building DNS zones: %w", err)
-	}
-	pg, err := page.NewRenderer(cat)
-	if err != nil {
-		return nil, err
-	}
-	return &State{Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, DNS: zones, Page: pg}, nil
-}
 
 // Options configure a Server. Empty listen addresses fall back to the
 // configuration's listen section.
@@ -140,16 +90,13 @@ type Server struct {
 	echo    *echo.Echo
 	metrics *metrics.Metrics
 	certs   *certStore
-	proxies atomic.Pointer[proxies]
-	limits  config.Limits
-	logAddr bool
-	// requestBudget limits every request of a client but the operator
-	// endpoints, expensiveBudget the expensive answers (web.Budget); nil
-	// when off.
-	requestBudget   *budget
-	expensiveBudget web.Budget
-	// metricsNets may read /metrics on the main listeners.
-	metricsNets atomic.Pointer[networks]
+	// applyMu serialises the builds of new states (reloads, new extra
+	// domains) and the opening of listeners.
+	applyMu sync.Mutex
+	// extra is the domains of other sources in force (SetExtraDomains).
+	extra []settings.Domain
+	// started is the configuration the listeners were opened with.
+	started *config.Config
 	// routeOf finds the route a request was routed to, for its endpoint
 	// name and whether it is an operator endpoint.
 	routeOf route.Index
@@ -164,10 +111,12 @@ type Server struct {
 
 // listener is one HTTP(S) server with its socket.
 type listener struct {
-	name string
-	ln   net.Listener
-	srv  *http.Server
-	// clients caps the connections of each client (see limit.Listener).
+	name  string
+	ln    net.Listener
+	srv   *http.Server
+	conns *connLimit // limits.max_connections, changed on reload
+	// clients caps the connections of each client (see limit.Listener;
+	// limits.max_connections_per_client, changed on reload).
 	clients *limit.Listener
 }
 
@@ -202,17 +151,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{
 		opts:    opts,
 		log:     opts.Logger,
-		metrics: metrics.New(opts.Version, cfg.Metrics.PerDomain),
-		limits:  cfg.Limits,
-		logAddr: cfg.Log.Addresses,
+		metrics: metrics.New(opts.Version),
+		started: cfg,
 		routeOf: route.NewIndex(),
 	}
-	if err := s.apply(cfg); err != nil {
+	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
-	}
-	s.requestBudget = s.newBudget(cfg.Limits.RatePerSecond, cfg.Limits.Burst)
-	if b := s.newBudget(cfg.Limits.ExpensivePerSecond, cfg.Limits.ExpensiveBurst); b != nil {
-		s.expensiveBudget = b
 	}
 	if opts.HTTPSAddr != "" {
 		if len(cfg.TLS.Certificates) == 0 {
@@ -227,66 +171,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// apply renders cfg and puts it in force together with its certificates and
-// trusted proxies. Nothing changes when any part fails.
-func (s *Server) apply(cfg *config.Config) error {
-	st, err := NewState(cfg)
-	if err != nil {
-		return err
-	}
-	certs, err := loadCerts(cfg.TLS.Certificates)
-	if err != nil {
-		return err
-	}
-	px, err := newProxies(cfg.TrustedProxies)
-	if err != nil {
-		return err
-	}
-	nets := cfg.Metrics.AllowedNetworks
-	if nets == nil {
-		nets = config.DefaultMetricsNetworks
-	}
-	mn, err := parseNetworks(nets)
-	if err != nil {
-		return fmt.Errorf("metrics.allowed_networks: %w", err)
-	}
-	if s.certs == nil {
-		s.certs = &certStore{}
-	}
-	s.certs.set(certs, s.metrics)
-	s.proxies.Store(px)
-	s.metricsNets.Store(&mn)
-	s.state.Store(st)
-	n := 0
-	for _, p := range cfg.Providers {
-		n += len(p.Domains) + len(p.Aliases)
-	}
-	s.metrics.Domains.Set(float64(n))
-	return nil
-}
-
 // State returns the configuration in force.
 func (s *Server) State() *State { return s.state.Load() }
 
 // Metrics returns the server's metrics, e.g. for the DNS server to count.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
-
-// Reload replaces the configuration. On error the old one stays in force.
-// Either way the reload metrics record the result.
-func (s *Server) Reload(cfg *config.Config) error {
-	if err := s.apply(cfg); err != nil {
-		s.metrics.Reloads.WithLabelValues("failure").Inc()
-		s.metrics.LastReloadOK.Set(0)
-		return fmt.Errorf("reloading configuration: %w", err)
-	}
-	s.metrics.Reloads.WithLabelValues("success").Inc()
-	s.metrics.LastReloadOK.Set(1)
-	s.metrics.LastReloadTime.SetToCurrentTime()
-	if s.opts.Reloaded != nil {
-		s.opts.Reloaded()
-	}
-	return nil
-}
 
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s }
@@ -306,6 +195,8 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 
 // Listen opens the listeners. Addr and friends are valid afterwards.
 func (s *Server) Listen() error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.startWatching()
 	open := func(name, addr string, h http.Handler, tlsConfig *tls.Config) error {
 		ln, err := net.Listen("tcp", addr)
@@ -315,16 +206,14 @@ func (s *Server) Listen() error {
 		}
 		// The per-client cap sits inside the listener's: a connection
 		// it refuses is closed before it takes a slot for long.
-		clients := limit.NewListener(ln, s.limits.MaxConnectionsPerClient, s.connClient)
-		ln = clients
-		if max := s.limits.MaxConnections; max > 0 {
-			ln = netutil.LimitListener(ln, max)
-		}
+		lim := s.State().limits
+		clients := limit.NewListener(ln, lim.MaxConnectionsPerClient, s.connClient)
+		conns := newConnLimit(lim.MaxConnections)
 		srv := s.newHTTPServer(h)
 		if tlsConfig != nil {
 			srv.TLSConfig = tlsConfig
 		}
-		s.listeners = append(s.listeners, &listener{name: name, ln: ln, srv: srv, clients: clients})
+		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(clients), srv: srv, conns: conns, clients: clients})
 		return nil
 	}
 	if err := open("http", s.opts.HTTPAddr, s, nil); err != nil {
@@ -353,10 +242,11 @@ func (s *Server) Listen() error {
 // limits its own clients; the rate limit still counts each of them by
 // X-Forwarded-For).
 func (s *Server) connClient(peer netip.Addr) (netip.Addr, bool) {
-	if s.proxies.Load().isTrusted(peer) {
+	st := s.State()
+	if st.proxies.isTrusted(peer) {
 		return netip.Addr{}, false
 	}
-	return limit.Key(peer, s.limits.IPv6Prefix), true
+	return limit.Key(peer, st.limits.IPv6Prefix), true
 }
 
 func (s *Server) closeListeners() {

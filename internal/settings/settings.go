@@ -1,9 +1,15 @@
-// Package settings turns the configuration into the one value every protocol
-// renders from: the mail settings that apply to an address.
+// Package settings is the service's domain model: the mail settings that
+// apply to an address, the one value every protocol renders from.
 //
-// A Catalog is built once per configuration load. It maps every served domain
-// to its provider, so that a request costs one map lookup whatever the number
-// of domains.
+// A Catalog is built once per load, from the validated configuration and
+// the served domains of other sources. It holds every provider as clients
+// are told about it (Provider: defaults filled in, the servers each client
+// is told about already chosen and ordered) and maps every served domain to
+// its provider, so that a request costs one map lookup whatever the number
+// of domains. The renderers (autoconfig, autodiscover, mobileconfig, the
+// settings page, the DNS zones) read only this model, never the
+// configuration's servers: rules such as publish_plain are applied here,
+// once, and every client is told the same thing by construction.
 package settings
 
 import (
@@ -15,64 +21,16 @@ import (
 	"mailautoconf/internal/config"
 )
 
-// Provider is a validated, defaulted provider from the configuration with its
-// position in the catalog. Renderers key their per-provider output by Index.
-type Provider struct {
-	config.Provider
-	Index int
-}
-
-// Incoming returns the incoming servers in configured (preference) order.
-func (p *Provider) Incoming() []config.Server { return p.filter(false) }
-
-// Outgoing returns the outgoing servers in configured (preference) order.
-func (p *Provider) Outgoing() []config.Server { return p.filter(true) }
-
-func (p *Provider) filter(smtp bool) []config.Server {
-	var out []config.Server
-	for _, s := range p.Servers {
-		if (s.Type == config.TypeSMTP) == smtp {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// Catalog is the immutable lookup structure of one configuration.
+// Catalog is the immutable lookup structure of one load.
 type Catalog struct {
+	// Config is the validated configuration the catalog was built from,
+	// for the sections that are not about providers (DNS, signing).
 	Config    *config.Config
 	Providers []*Provider
 	exact     map[string]*Provider
 	wildcard  map[string]*Provider // "example.org" for "*.example.org"
 	canonical map[string]string    // alias domain -> the provider's domain
-}
-
-// New builds a catalog from a validated configuration.
-func New(c *config.Config) *Catalog {
-	cat := &Catalog{
-		Config:    c,
-		exact:     make(map[string]*Provider),
-		wildcard:  make(map[string]*Provider),
-		canonical: make(map[string]string),
-	}
-	for i := range c.Providers {
-		p := &Provider{Provider: c.Providers[i], Index: i}
-		cat.Providers = append(cat.Providers, p)
-		for _, d := range p.Domains {
-			if base, ok := strings.CutPrefix(d, "*."); ok {
-				cat.wildcard[base] = p
-			} else {
-				cat.exact[d] = p
-			}
-		}
-		// An alias domain is served by its provider like any other of
-		// its domains; Canonical tells what it stands for.
-		for alias, canon := range p.Aliases {
-			cat.exact[alias] = p
-			cat.canonical[alias] = canon
-		}
-	}
-	return cat
+	skipped   []Skipped
 }
 
 // Canonical returns the provider domain that an alias domain stands for, and
@@ -89,16 +47,15 @@ func (c *Catalog) Lookup(domain string) (*Provider, bool) {
 	if p, ok := c.exact[domain]; ok {
 		return p, true
 	}
-	for d := domain; ; {
-		i := strings.IndexByte(d, '.')
-		if i < 0 {
-			return nil, false
+	for off, d := range Suffixes(domain) {
+		if off == 0 {
+			continue // the name itself is no subdomain of a wildcard
 		}
-		d = d[i+1:]
 		if p, ok := c.wildcard[d]; ok {
 			return p, true
 		}
 	}
+	return nil, false
 }
 
 // Settings is what one request is about: a provider, the domain asked for

@@ -1,0 +1,48 @@
+package dnsserver
+
+import (
+	"net/netip"
+
+	"mailautoconf/internal/config"
+	"mailautoconf/internal/settings"
+)
+
+// params is the DNS section of one load with its defaults applied and its
+// addresses parsed (config.DNS says what each key means). It is built once
+// with the zones and read while they are derived and exported.
+type params struct {
+	tcp         bool // zones are _tcp.<domain> (config.ZoneTCP)
+	ttl         uint32
+	negativeTTL uint32
+	serial      uint32
+	// nameservers are the NS of every zone; never empty.
+	nameservers []string
+	// hostmaster is the SOA contact address; "" for hostmaster@<zone>.
+	hostmaster         string
+	serviceAddrs       []netip.Addr
+	serviceCNAME       string
+	hosts              map[string][]netip.Addr
+	publishUnavailable bool
+}
+
+// newParams reads the DNS section of a catalog's configuration.
+func newParams(cat *settings.Catalog) *params {
+	d := &cat.Config.DNS
+	p := &params{
+		tcp:                d.ZoneMode() == config.ZoneTCP,
+		ttl:                uint32(d.RecordTTL()),
+		negativeTTL:        uint32(d.NegativeCacheTTL()),
+		serial:             d.SOASerial(),
+		nameservers:        d.NameserverNames(),
+		hostmaster:         d.HostmasterAddress(),
+		serviceAddrs:       d.ServiceIPs(),
+		serviceCNAME:       d.ServiceTarget(),
+		hosts:              d.HostIPs(),
+		publishUnavailable: d.PublishUnavailable,
+	}
+	if len(p.nameservers) == 0 && len(cat.Providers) > 0 {
+		// The demo and small set-ups: the first provider's host.
+		p.nameservers = []string{"ns." + cat.Providers[0].ID}
+	}
+	return p
+}
