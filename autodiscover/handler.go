@@ -245,15 +245,17 @@ func JSONHandler(current Current) echo.HandlerFunc {
 			}
 			return web.Blob(c, http.StatusOK, jsonContentType, r.activeSyncJSON[s.Provider.Index])
 		}
-		// The domain asked for, not the canonical one of an alias: the
-		// POX endpoint there answers with the redirect to the mailbox.
+		// autodiscover.<domain> of the domain asked for, not of the
+		// canonical one of an alias: the POX endpoint there answers with
+		// the redirect to the mailbox. With dns.autodiscover_target it is
+		// that one host, the same the _autodiscover._tcp record names.
+		host := s.Provider.AutodiscoverHost(s.Address.Domain)
 		buf := bufs.Get()
 		defer bufs.Put(buf)
-		out, ok := appendV1JSON((*buf)[:0], s.Address.Domain)
+		out, ok := appendV1JSON((*buf)[:0], host)
 		*buf = out[:0]
 		if !ok {
-			return jsonReply(c, http.StatusOK, jsonAnswer{ProtocolV1,
-				"https://autodiscover." + s.Address.Domain + POXPath})
+			return jsonReply(c, http.StatusOK, jsonAnswer{ProtocolV1, "https://" + host + POXPath})
 		}
 		return web.Blob(c, http.StatusOK, jsonContentType, out)
 	}
@@ -261,24 +263,24 @@ func JSONHandler(current Current) echo.HandlerFunc {
 
 const jsonContentType = "application/json"
 
-// The v1 answer around the domain, as encoding/json writes jsonAnswer.
+// The v1 answer around the host, as encoding/json writes jsonAnswer.
 const (
-	v1JSONHead = `{"Protocol":"` + ProtocolV1 + `","Url":"https://autodiscover.`
+	v1JSONHead = `{"Protocol":"` + ProtocolV1 + `","Url":"https://`
 	v1JSONTail = POXPath + `"}`
 )
 
-// appendV1JSON appends the AutodiscoverV1 answer for domain to dst. A
-// parsed domain is lower-case letters, digits, '-' and '.', which JSON
+// appendV1JSON appends the AutodiscoverV1 answer for the POX host to dst.
+// A parsed host name is lower-case letters, digits, '-' and '.', which JSON
 // writes as they are; for anything else it returns false and leaves the
 // escaping to encoding/json.
-func appendV1JSON(dst []byte, domain string) ([]byte, bool) {
-	for i := 0; i < len(domain); i++ {
-		if c := domain[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+func appendV1JSON(dst []byte, host string) ([]byte, bool) {
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
 			return dst, false
 		}
 	}
 	dst = append(dst, v1JSONHead...)
-	dst = append(dst, domain...)
+	dst = append(dst, host...)
 	return append(dst, v1JSONTail...), true
 }
 

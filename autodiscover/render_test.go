@@ -108,8 +108,8 @@ func TestRenderMatchesDocument(t *testing.T) {
 // TestV1JSON: the pre-rendered v2 answer is what encoding/json writes, and
 // anything JSON would escape is left to encoding/json.
 func TestV1JSON(t *testing.T) {
-	for _, d := range []string{"example.com", "xn--bcher-kva.ch", "a-b.c0.example", "x", "", "EXAMPLE.com", "a<b>.example", `a"b`, "a&b", "a\u2028b", "a\\b", "a_b.example", "a\x00b"} {
-		want, err := json.Marshal(jsonAnswer{ProtocolV1, "https://autodiscover." + d + POXPath})
+	for _, d := range []string{"autodiscover.example.com", "autodiscover.xn--bcher-kva.ch", "a-b.c0.example", "x", "", "EXAMPLE.com", "a<b>.example", `a"b`, "a&b", "a\u2028b", "a\\b", "a_b.example", "a\x00b"} {
+		want, err := json.Marshal(jsonAnswer{ProtocolV1, "https://" + d + POXPath})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,6 +52,7 @@ func YAML(o Options) []byte {
   nameservers: [ns1.example.com]
   service_addresses: [127.0.0.1, "::1"]
   rate_limit: {responses_per_second: 0}
+  tcp: {max_connections_per_source: 1024}
 providers:
 `)
 	for p := 0; p*PerProvider < o.Domains; p++ {

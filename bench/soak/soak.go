@@ -407,8 +407,10 @@ dns:
     ns1.example.com: [127.0.0.1]
     imap.example.com: [192.0.2.11]
     smtp.example.com: [192.0.2.13]
-  # All load comes from one address.
+  # All load comes from one address, with a DNS-over-TCP connection per
+  # client.
   rate_limit: {responses_per_second: 0}
+  tcp: {max_connections_per_source: 1024}
 limits:
   rate_per_second: -1
 log:

@@ -248,12 +248,24 @@ func tuneGC(log *slog.Logger) {
 	log.Debug("garbage collector tuned", "live_heap_bytes", live, "gogc", pct)
 }
 
+// demoPOX is the smallest Autodiscover request the service answers with
+// Outlook settings: no namespace and no AcceptableResponseSchema are needed
+// (scripted clients leave both out), which keeps the banner line short.
+const demoPOX = `<Autodiscover><Request><EMailAddress>alice@example.com</EMailAddress></Request></Autodiscover>`
+
+// printDemo prints what a newcomer can try against the demo: one line for
+// each client's view (a person's browser, Thunderbird, Outlook, Apple Mail),
+// each with the real listening address so that it can be copied as it is.
 func printDemo(w io.Writer, addr string) {
 	fmt.Fprintf(w, `mailautoconf %s is serving the built-in demo configuration (example.com, example.net).
+Open in a browser:
+  http://%[2]s/    (settings page for people)
+  http://%[2]s/mobileconfig?emailaddress=alice@example.com    (profile for iPhone, iPad, Mac)
 Try:
   curl 'http://%[2]s/mail/config-v1.1.xml?emailaddress=alice@example.com'
   curl -H 'Host: autoconfig.example.com' 'http://%[2]s/mail/config-v1.1.xml'
   curl 'http://%[2]s/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=bob@example.net'
   curl -i 'http://%[2]s/mail/config-v1.1.xml?emailaddress=bob@unknown.org'
-`, versionString(), addr)
+  curl -H 'Content-Type: text/xml' -d '%[3]s' 'http://%[2]s/autodiscover/autodiscover.xml'
+`, versionString(), addr, demoPOX)
 }

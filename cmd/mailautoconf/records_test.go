@@ -235,3 +235,77 @@ func waitDNS(t *testing.T, addr string, log *bytes.Buffer, dir string) {
 	nlog, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
 	t.Fatalf("nsd does not answer on %s:\n%s\n%s", addr, log.String(), nlog)
 }
+
+// TestRecordsAutodiscoverTarget: with dns.autodiscover_target (and a
+// provider's own), `records` prints every domain's _autodiscover._tcp SRV
+// record with that target, alias domains included, and the zone output the
+// same; without one the target stays autodiscover.<domain>.
+func TestRecordsAutodiscoverTarget(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	yaml := `dns:
+  service_addresses: [192.0.2.10]
+  autodiscover_target: autodiscover.hoster.example
+providers:
+  - id: mail.example.com
+    domains: [example.com]
+    aliases: {example.org: example.com}
+    servers:
+      - {type: imap, host: imap.example.com}
+      - {type: smtp, host: smtp.example.com}
+  - id: mail.other.test
+    domains: [other.test, bücher.test]
+    dns: {autodiscover_target: AUTODISCOVER.Other-Hoster.example.}
+    servers:
+      - {type: imap, host: imap.other.test}
+      - {type: smtp, host: smtp.other.test}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srvOf := func(text string) map[string]string {
+		out := map[string]string{}
+		zp := dns.NewZoneParser(strings.NewReader(text), "", "")
+		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+			if s, ok := rr.(*dns.SRV); ok && strings.HasPrefix(s.Hdr.Name, "_autodiscover._tcp.") {
+				out[strings.TrimPrefix(s.Hdr.Name, "_autodiscover._tcp.")] = fmt.Sprintf("%d %d %d %s", s.Priority, s.Weight, s.Port, s.Target)
+			}
+		}
+		if err := zp.Err(); err != nil {
+			t.Fatalf("not zone-file syntax: %v\n%s", err, text)
+		}
+		return out
+	}
+	out, errs, code := runCLI(t, "records", "--config", path)
+	if code != 0 {
+		t.Fatalf("records: exit %d: %s", code, errs)
+	}
+	want := map[string]string{
+		"example.com.":        "0 0 443 autodiscover.hoster.example.",
+		"example.org.":        "0 0 443 autodiscover.hoster.example.",
+		"other.test.":         "0 0 443 autodiscover.other-hoster.example.",
+		"xn--bcher-kva.test.": "0 0 443 autodiscover.other-hoster.example.",
+	}
+	if got := srvOf(out); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records:\n got %v\nwant %v\n%s", got, want, out)
+	}
+	// Outlook tries autodiscover.<domain> before the SRV record: with a
+	// target it is not published, autoconfig.<domain> still is.
+	for _, d := range []string{"example.com.", "other.test."} {
+		if strings.Contains(out, "\nautodiscover."+d+"\t") || !strings.Contains(out, "\nautoconfig."+d+"\t3600\tIN\tA\t192.0.2.10\n") {
+			t.Errorf("%s: autodiscover. published or autoconfig. missing:\n%s", d, out)
+		}
+	}
+	zone, errs, code := runCLI(t, "records", "--config", path, "--zone", "other.test")
+	if code != 0 {
+		t.Fatalf("records --zone: exit %d: %s", code, errs)
+	}
+	if got := srvOf(zone); fmt.Sprint(got) != fmt.Sprint(map[string]string{"other.test.": want["other.test."]}) {
+		t.Errorf("records --zone other.test: %v\n%s", got, zone)
+	}
+	// The default is unchanged: the demo's own autodiscover.<domain>.
+	demo, _, _ := runCLI(t, "records")
+	if got := srvOf(demo); got["example.com."] != "0 0 443 autodiscover.example.com." {
+		t.Errorf("demo: %v", got)
+	}
+}

@@ -97,6 +97,16 @@ type Provider struct {
 	CalDAV  *Service `yaml:"caldav"`
 	CardDAV *Service `yaml:"carddav"`
 	JMAP    *Service `yaml:"jmap"`
+
+	// DNS holds what the provider changes of the dns section.
+	DNS ProviderDNS `yaml:"dns"`
+}
+
+// ProviderDNS is the per-provider part of the dns section.
+type ProviderDNS struct {
+	// AutodiscoverTarget overrides dns.autodiscover_target for this
+	// provider's domains (Config.AutodiscoverTarget).
+	AutodiscoverTarget string `yaml:"autodiscover_target"`
 }
 
 // OAuth2 describes the provider's OAuth2 endpoints, needed when a server

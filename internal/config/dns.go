@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"mailautoconf/internal/address"
 )
@@ -26,13 +27,8 @@ const (
 
 // DNS defaults.
 const (
-	DefaultDNSTTL         = 3600
-	DefaultNegativeTTL    = 300
-	DefaultRateLimit      = 50 // responses per second per source network
-	DefaultRateBurst      = 100
-	DefaultRateSlip       = 2
-	DefaultIPv4RatePrefix = 24
-	DefaultIPv6RatePrefix = 56
+	DefaultDNSTTL      = 3600
+	DefaultNegativeTTL = 300
 )
 
 // DNS configures the built-in authoritative DNS server and the zone export
@@ -62,6 +58,12 @@ type DNS struct {
 	// as aliases of this host name instead (exclusive with
 	// service_addresses).
 	ServiceCNAME string `yaml:"service_cname"`
+	// AutodiscoverTarget is the host every served domain's
+	// _autodiscover._tcp SRV record names, instead of autodiscover.<domain>
+	// itself: one Autodiscover host, and one certificate, for all
+	// customer domains. Outlook asks the person before it uses such a
+	// target (README, Outlook Autodiscover). providers[].dns overrides it.
+	AutodiscoverTarget string `yaml:"autodiscover_target"`
 	// Hosts gives addresses of other names inside the served zones, such
 	// as the mail servers or the name servers, so that SRV targets resolve
 	// on this server too. Names outside the zones are ignored.
@@ -70,8 +72,11 @@ type DNS struct {
 	// available, RFC 2782 and RFC 6186 section 4) for every mail service
 	// the provider does not offer, so that clients stop guessing.
 	PublishUnavailable bool `yaml:"publish_unavailable"`
-	// RateLimit limits UDP responses per source network.
+	// RateLimit limits UDP responses per source network and kind of
+	// answer (response-rate limiting).
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// TCP limits DNS-over-TCP connections.
+	TCP DNSTCP `yaml:"tcp"`
 }
 
 // What the DNS section means once the defaults apply; the DNS server
@@ -142,6 +147,40 @@ func (d *DNS) ServiceIPs() []netip.Addr {
 	return out
 }
 
+// ParseAutodiscoverTarget normalises an Autodiscover SRV target: a host
+// name, Unicode taken as IDNA and written in A-labels, lower case, without
+// a trailing dot. An IP address is refused: an SRV target cannot be one
+// (RFC 2782), and a certificate rarely names one.
+func ParseAutodiscoverTarget(raw string) (string, error) {
+	if _, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(raw), "[]")); err == nil {
+		return "", fmt.Errorf("%q is an IP address; the SRV target must be a host name", raw)
+	}
+	h, err := address.ParseDomain(raw)
+	if err != nil || !address.IsHostname(h) {
+		return "", fmt.Errorf("%q is not a host name", raw)
+	}
+	return h, nil
+}
+
+// AutodiscoverTarget is the host a provider's _autodiscover._tcp records
+// name: its own dns.autodiscover_target, else the dns section's,
+// normalised (ParseAutodiscoverTarget); "" for autodiscover.<domain> of
+// each domain, and for a value the validator refuses.
+func (c *Config) AutodiscoverTarget(p *Provider) string {
+	raw := p.DNS.AutodiscoverTarget
+	if strings.TrimSpace(raw) == "" {
+		raw = c.DNS.AutodiscoverTarget
+	}
+	if strings.TrimSpace(raw) == "" {
+		return ""
+	}
+	h, err := ParseAutodiscoverTarget(raw)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
 // ServiceTarget is service_cname, normalised; empty when not given.
 func (d *DNS) ServiceTarget() string { return NormalizeHost(d.ServiceCNAME) }
 
@@ -173,41 +212,57 @@ func ParseIP(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// RateLimit is a per-source response-rate limit for UDP. Over UDP the
-// source address is not verified, so without a limit anybody could make
-// this server send answers to a victim (reflection). TCP is not limited: its
-// handshake proves the source.
+// RateLimit is the response-rate limit of UDP answers, as NSD, Knot and
+// BIND do it. Over UDP the source address is not verified, so without a
+// limit anybody could make this server send answers to a victim
+// (reflection). TCP is not limited: its handshake proves the source.
+//
+// The configuration only holds what the file says: an absent key is nil
+// or 0, and the DNS server fills in its defaults (internal/dnsserver).
 type RateLimit struct {
-	// ResponsesPerSecond per source network; 0 turns the limit off.
-	// Default 50.
+	// ResponsesPerSecond per bucket, that is per source network and kind
+	// of answer; 0 turns the limit off, nil takes the default.
 	ResponsesPerSecond *int `yaml:"responses_per_second"`
-	// Burst is how many responses a quiet network may get at once.
+	// Burst is how many responses a quiet bucket may get at once; 0
+	// takes the default.
 	Burst int `yaml:"burst"`
 	// Slip: of the responses over the limit, every Slip-th is sent as an
 	// empty truncated answer (TC=1) instead of being dropped, so that a
 	// real resolver behind a busy network retries over TCP. 1 truncates
-	// all, 0 drops all. Default 2.
+	// all, 0 drops all, nil takes the default.
 	Slip *int `yaml:"slip"`
-	// IPv4Prefix and IPv6Prefix group sources into networks.
+	// IPv4Prefix and IPv6Prefix group sources into networks (0: default).
 	IPv4Prefix int `yaml:"ipv4_prefix"`
 	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// Exempt lists addresses and networks (CIDR) that are never limited,
+	// such as the resolvers of one's own network or a monitoring probe.
+	Exempt []string `yaml:"exempt"`
 }
 
-// Rate is the configured responses per second (0 = off).
-func (r RateLimit) Rate() int {
-	if r.ResponsesPerSecond == nil {
-		return DefaultRateLimit
-	}
-	return *r.ResponsesPerSecond
+// DNSTCP limits DNS over TCP, where a connection costs a file descriptor
+// and a goroutine for as long as the client keeps it open. Absent keys are
+// 0 and take the DNS server's defaults.
+type DNSTCP struct {
+	// MaxConnections bounds open connections in all; further clients
+	// wait in the listen queue until one closes.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource bounds the open connections of one
+	// client address (IPv6: one /64); more are closed at once.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// IdleTimeout closes a connection that sends no query for this long
+	// ("10s"; the first query must come within 2 s or this, whichever is
+	// shorter).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
-// SlipEvery is the configured slip ratio.
-func (r RateLimit) SlipEvery() int {
-	if r.Slip == nil {
-		return DefaultRateSlip
-	}
-	return *r.Slip
-}
+// Bounds of the DNS limits: beyond them a value is a mistake, not a
+// setting.
+const (
+	maxRate        = 1_000_000
+	maxConnections = 1 << 20
+	minIdleTimeout = 100 * time.Millisecond
+	maxIdleTimeout = time.Hour
+)
 
 // dns validates and defaults the DNS section.
 func (v *validator) dns(c *Config) {
@@ -255,6 +310,18 @@ func (v *validator) dns(c *Config) {
 			v.errorf("dns.service_cname", "give either service_addresses or service_cname, not both (a CNAME owner has no other records)")
 		}
 	}
+	if strings.TrimSpace(d.AutodiscoverTarget) != "" {
+		if _, err := ParseAutodiscoverTarget(d.AutodiscoverTarget); err != nil {
+			v.errorf("dns.autodiscover_target", "%v", err)
+		}
+	}
+	for i, p := range c.Providers {
+		if t := p.DNS.AutodiscoverTarget; strings.TrimSpace(t) != "" {
+			if _, err := ParseAutodiscoverTarget(t); err != nil {
+				v.errorf(fmt.Sprintf("providers[%d].dns.autodiscover_target", i), "%v", err)
+			}
+		}
+	}
 	for _, n := range slices.Sorted(maps.Keys(d.Hosts)) {
 		p := "dns.hosts." + n
 		if !address.IsHostname(NormalizeHost(n)) {
@@ -277,37 +344,45 @@ func (v *validator) dns(c *Config) {
 			}
 		}
 	}
-	r := &d.RateLimit
-	if r.ResponsesPerSecond == nil {
-		n := DefaultRateLimit
-		r.ResponsesPerSecond = &n
+	v.rateLimit(&d.RateLimit)
+	v.dnsTCP(&d.TCP)
+}
+
+// rateLimit checks dns.rate_limit; absent keys stay absent.
+func (v *validator) rateLimit(r *RateLimit) {
+	if n := r.ResponsesPerSecond; n != nil && (*n < 0 || *n > maxRate) {
+		v.errorf("dns.rate_limit.responses_per_second", "%d is not 0 (off) to %d", *n, maxRate)
 	}
-	if *r.ResponsesPerSecond < 0 {
-		v.errorf("dns.rate_limit.responses_per_second", "%d must be 0 (off) or more", *r.ResponsesPerSecond)
+	if r.Burst < 0 || r.Burst > maxRate {
+		v.errorf("dns.rate_limit.burst", "%d is not 1 to %d", r.Burst, maxRate)
 	}
-	if r.Burst == 0 {
-		r.Burst = max(DefaultRateBurst, 2**r.ResponsesPerSecond)
-	}
-	if r.Burst < 0 {
-		v.errorf("dns.rate_limit.burst", "%d must be positive", r.Burst)
-	}
-	if r.Slip == nil {
-		n := DefaultRateSlip
-		r.Slip = &n
-	}
-	if *r.Slip < 0 || *r.Slip > 10 {
+	if r.Slip != nil && (*r.Slip < 0 || *r.Slip > 10) {
 		v.errorf("dns.rate_limit.slip", "%d is not 0..10", *r.Slip)
 	}
-	if r.IPv4Prefix == 0 {
-		r.IPv4Prefix = DefaultIPv4RatePrefix
-	}
-	if r.IPv4Prefix < 8 || r.IPv4Prefix > 32 {
+	if r.IPv4Prefix != 0 && (r.IPv4Prefix < 8 || r.IPv4Prefix > 32) {
 		v.errorf("dns.rate_limit.ipv4_prefix", "%d is not 8..32", r.IPv4Prefix)
 	}
-	if r.IPv6Prefix == 0 {
-		r.IPv6Prefix = DefaultIPv6RatePrefix
-	}
-	if r.IPv6Prefix < 16 || r.IPv6Prefix > 128 {
+	if r.IPv6Prefix != 0 && (r.IPv6Prefix < 16 || r.IPv6Prefix > 128) {
 		v.errorf("dns.rate_limit.ipv6_prefix", "%d is not 16..128", r.IPv6Prefix)
+	}
+	for i, s := range r.Exempt {
+		if _, err := ParsePrefix(s); err != nil {
+			v.errorf(fmt.Sprintf("dns.rate_limit.exempt[%d]", i), "%q is not an IP address or CIDR range", s)
+		}
+	}
+}
+
+// dnsTCP checks dns.tcp; absent keys stay absent.
+func (v *validator) dnsTCP(t *DNSTCP) {
+	if t.MaxConnections < 0 || t.MaxConnections > maxConnections {
+		v.errorf("dns.tcp.max_connections", "%d is not 1 to %d", t.MaxConnections, maxConnections)
+	}
+	if t.MaxConnectionsPerSource < 0 || t.MaxConnectionsPerSource > maxConnections {
+		v.errorf("dns.tcp.max_connections_per_source", "%d is not 1 to %d", t.MaxConnectionsPerSource, maxConnections)
+	} else if t.MaxConnections > 0 && t.MaxConnectionsPerSource > t.MaxConnections {
+		v.errorf("dns.tcp.max_connections_per_source", "%d is more than max_connections (%d)", t.MaxConnectionsPerSource, t.MaxConnections)
+	}
+	if t.IdleTimeout != 0 && (t.IdleTimeout < minIdleTimeout || t.IdleTimeout > maxIdleTimeout) {
+		v.errorf("dns.tcp.idle_timeout", "%s is not %s to %s", t.IdleTimeout, minIdleTimeout, maxIdleTimeout)
 	}
 }

@@ -11,30 +11,53 @@ import (
 	"mailautoconf/internal/settings"
 )
 
-// BenchmarkPacket measures answering one UDP datagram, parsing included.
+// BenchmarkPacket measures answering one UDP datagram, parsing included,
+// without the response-rate limit.
 func BenchmarkPacket(b *testing.B) {
+	benchPacket(b, &config.RateLimit{ResponsesPerSecond: new(int)})
+}
+
+// BenchmarkPacketRRL is BenchmarkPacket with the response-rate limit on
+// (at a rate that allows every answer, so that each one goes through the
+// whole bucket look-up), the queries coming from 256 networks.
+func BenchmarkPacketRRL(b *testing.B) {
+	rate := 1_000_000
+	benchPacket(b, &config.RateLimit{ResponsesPerSecond: &rate, Burst: rate})
+}
+
+func benchPacket(b *testing.B, rl *config.RateLimit) {
 	cfg, err := config.Demo()
 	if err != nil {
 		b.Fatal(err)
 	}
+	cfg.DNS.RateLimit = *rl
 	z, err := New(settings.New(cfg))
 	if err != nil {
 		b.Fatal(err)
 	}
-	z.limiter = nil
 	h := NewHandler(func() *Zones { return z }, nil)
+	var srcs [256]netip.Addr
+	for i := range srcs {
+		srcs[i] = netip.AddrFrom4([4]byte{10, 0, byte(i), 1})
+	}
 	for _, name := range []string{"_imaps._tcp.example.com.", "nothing.example.com.", "www.example.org."} {
 		q := new(dns.Msg)
 		q.SetQuestion(name, dns.TypeSRV)
 		wire, _ := q.Pack()
-		src := netip.MustParseAddr("127.0.0.1")
 		scratch := make([]byte, 0, 256)
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
+			i, now := 0, int64(0)
 			for b.Loop() {
-				if h.packet(wire, src, scratch) == nil {
+				// The clock is read once per batch of 32 datagrams,
+				// as udpLoop does.
+				if i%udpBatch == 0 {
+					now = h.rrl.now()
+				}
+				if h.packet(wire, srcs[i&255], scratch, now) == nil {
 					b.Fatal("no answer")
 				}
+				i++
 			}
 		})
 	}
@@ -52,7 +75,7 @@ func FuzzPacket(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	z.limiter = nil
+	z.rrl = rrlSettings{} // the limit would drop repeated answers
 	h := NewHandler(func() *Zones { return z }, nil)
 	for _, name := range []string{"_imaps._tcp.example.com.", "_IMAPS._tcp.Example.com.", "x.example.net.", "example.org.", "autoconfig.example.com."} {
 		for _, edns := range []bool{false, true} {
@@ -68,12 +91,12 @@ func FuzzPacket(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1})
 	src := netip.MustParseAddr("192.0.2.1")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out := h.packet(b, src, make([]byte, 0, 256))
+		out := h.packet(b, src, make([]byte, 0, 256), h.rrl.now())
 		q, ok := parseWire(b, nil)
 		if !ok {
 			return
 		}
-		fast, ok := z.fastRespond(&q, true)
+		fast, _, ok := z.fastRespond(&q, true)
 		if !ok {
 			return
 		}

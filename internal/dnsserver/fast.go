@@ -79,13 +79,15 @@ func parseWire(b []byte, key []byte) (q wireQuery, ok bool) {
 }
 
 // fastRespond answers a plain UDP or TCP query from the zone templates
-// without building a message. ok is false when the query needs the slow
-// path (errors, EDNS versions, meta types, unusual names).
-func (z *Zones) fastRespond(q *wireQuery, udp bool) ([]byte, bool) {
+// without building a message, with the answer's class for the rate limit.
+// ok is false when the query needs the slow path (errors, EDNS versions,
+// meta types, unusual names).
+func (z *Zones) fastRespond(q *wireQuery, udp bool) ([]byte, class, bool) {
 	switch {
 	case q.qclass != dns.ClassINET && q.qclass != dns.ClassANY,
 		q.qtype == dns.TypeAXFR, q.qtype == dns.TypeIXFR, q.qtype == dns.TypeOPT:
-		return nil, false
+		return nil, class{}, false
 	}
-	return z.respond(&q.query, q.key, udp), true
+	out, c := z.respond(&q.query, q.key, udp)
+	return out, c, true
 }

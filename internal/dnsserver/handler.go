@@ -20,6 +20,9 @@ type Handler struct {
 	current func() *Zones
 	log     *slog.Logger
 	observe func(qtype uint16, rcode int)
+	// rrl holds the response-rate buckets; the settings come with the
+	// zones, so a reload changes them without forgetting who is limited.
+	rrl *limiter
 }
 
 // Observe sets a function called with the query type and response code of
@@ -51,7 +54,7 @@ func NewHandler(current func() *Zones, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{current: current, log: log}
+	return &Handler{current: current, log: log, rrl: newLimiter()}
 }
 
 // ServeDNS implements dns.Handler. It never recurses: names outside the
@@ -66,21 +69,15 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		}
 	}()
 	z := h.current()
-	udp := false
-	if ua, ok := w.RemoteAddr().(*net.UDPAddr); ok {
-		udp = true
-		if z.limiter != nil {
-			src, _ := netip.AddrFromSlice(ua.IP)
-			switch z.limiter.check(src) {
-			case drop:
-				return
-			case slip:
-				h.write(w, truncated(r, dns.RcodeSuccess, true))
-				return
-			}
-		}
+	ua, udp := w.RemoteAddr().(*net.UDPAddr)
+	if !udp || !z.rrl.on {
+		h.write(w, z.Respond(r, udp))
+		return
 	}
-	h.write(w, z.Respond(r, udp))
+	var kbuf [256]byte
+	out, c := z.respondMsg(r, true, kbuf[:0])
+	src, _ := netip.AddrFromSlice(ua.IP)
+	h.write(w, h.limit(&z.rrl, src, c, out, h.rrl.now()))
 }
 
 func (h *Handler) write(w dns.ResponseWriter, b []byte) {
@@ -98,39 +95,47 @@ func (h *Handler) write(w dns.ResponseWriter, b []byte) {
 // limits of UDP (512 octets without EDNS, the client's buffer up to
 // MaxUDPSize with it); over TCP the full answer is always sent.
 func (z *Zones) Respond(r *dns.Msg, udp bool) []byte {
+	var kbuf [256]byte
+	out, _ := z.respondMsg(r, udp, kbuf[:0])
+	return out
+}
+
+// respondMsg is Respond with the answer's class for the rate limit; kbuf
+// (capacity 256) holds the class's name.
+func (z *Zones) respondMsg(r *dns.Msg, udp bool, kbuf []byte) ([]byte, class) {
 	if r.Opcode != dns.OpcodeQuery {
-		return small(r, dns.RcodeNotImplemented, false)
+		return small(r, dns.RcodeNotImplemented, false), errorClass
 	}
 	if len(r.Question) != 1 {
-		return small(r, dns.RcodeFormatError, false)
+		return small(r, dns.RcodeFormatError, false), errorClass
 	}
 	if optCount(r.Extra) > 1 {
 		// RFC 6891 section 6.1.1: more than one OPT is a format error;
 		// the parser would otherwise let the first one win silently.
-		return small(r, dns.RcodeFormatError, false)
+		return small(r, dns.RcodeFormatError, false), errorClass
 	}
 	opt := r.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
-		return small(r, dns.RcodeBadVers, false) // RFC 6891 section 6.1.3
+		return small(r, dns.RcodeBadVers, false), errorClass // RFC 6891 section 6.1.3
 	}
 	q := r.Question[0]
 	switch {
 	case q.Qtype == dns.TypeOPT:
-		return small(r, dns.RcodeFormatError, false)
+		return small(r, dns.RcodeFormatError, false), errorClass
 	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
-		return small(r, dns.RcodeRefused, false)
+		return small(r, dns.RcodeRefused, false), errorClass
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		// The zones come from the configuration; whoever needs them
 		// exports them with `mailautoconf records`, not by transfer.
-		return small(r, dns.RcodeRefused, false)
+		return small(r, dns.RcodeRefused, false), errorClass
 	}
-	var wbuf, kbuf [256]byte
-	wire, key, ok := plainName(q.Name, wbuf[:0], kbuf[:0])
+	var wbuf [256]byte
+	wire, key, ok := plainName(q.Name, wbuf[:0], kbuf)
 	if !ok {
 		b := make([]byte, 256)
 		n, err := dns.PackDomainName(q.Name, b, 0, nil, false)
 		if err != nil {
-			return small(r, dns.RcodeRefused, false)
+			return small(r, dns.RcodeRefused, false), errorClass
 		}
 		wire = b[:n]
 		key = wireKey(wire)
@@ -234,16 +239,6 @@ func small(r *dns.Msg, rcode int, aa bool) []byte {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
 	m.Authoritative = aa
-	m.Question = clipQuestion(r.Question)
-	return finish(m, r.IsEdns0())
-}
-
-// truncated is an empty answer with TC=1, for rate-limit slips.
-func truncated(r *dns.Msg, rcode int, aa bool) []byte {
-	m := new(dns.Msg)
-	m.SetRcode(r, rcode)
-	m.Authoritative = aa
-	m.Truncated = true
 	m.Question = clipQuestion(r.Question)
 	return finish(m, r.IsEdns0())
 }

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"maps"
 	"net/netip"
 
 	"mailautoconf/internal/config"
@@ -18,10 +19,14 @@ type params struct {
 	// nameservers are the NS of every zone; never empty.
 	nameservers []string
 	// hostmaster is the SOA contact address; "" for hostmaster@<zone>.
-	hostmaster         string
-	serviceAddrs       []netip.Addr
-	serviceCNAME       string
-	hosts              map[string][]netip.Addr
+	hostmaster   string
+	serviceAddrs []netip.Addr
+	serviceCNAME string
+	hosts        map[string][]netip.Addr
+	// targets holds the addresses of the Autodiscover targets that lie
+	// in a served zone and are published nowhere else (Zones.targetHosts);
+	// set by New once the zones are known.
+	targets            map[string][]netip.Addr
 	publishUnavailable bool
 }
 
@@ -45,4 +50,17 @@ func newParams(cat *settings.Catalog) *params {
 		p.nameservers = []string{"ns." + cat.Providers[0].ID}
 	}
 	return p
+}
+
+// hostAddrs is dns.hosts with the Autodiscover targets of targetHosts.
+func (d *params) hostAddrs() map[string][]netip.Addr {
+	if len(d.targets) == 0 {
+		return d.hosts
+	}
+	out := maps.Clone(d.hosts)
+	if out == nil {
+		out = map[string][]netip.Addr{}
+	}
+	maps.Copy(out, d.targets)
+	return out
 }

@@ -168,9 +168,14 @@ func domainRecords(d *params, p *settings.Provider, domain string, hostDomain fu
 
 	// Outlook asks the SRV target over HTTPS; RFC 2782 forbids an alias
 	// as target, so with service_cname the target is the alias's target.
+	// A configured target (dns.autodiscover_target) is one host for all
+	// of the provider's domains, so one certificate serves them all.
 	adTarget := "autodiscover." + fqdn
 	if d.serviceCNAME != "" {
 		adTarget = dns.Fqdn(d.serviceCNAME)
+	}
+	if p.AutodiscoverTarget != "" {
+		adTarget = dns.Fqdn(p.AutodiscoverTarget)
 	}
 	groups = append(groups, Group{
 		Comment: "Outlook Autodiscover ([MS-OXDISCO]): HTTPS on the target",
@@ -178,7 +183,17 @@ func domainRecords(d *params, p *settings.Provider, domain string, hostDomain fu
 	})
 
 	hosts := Group{Comment: "autoconfig (Thunderbird) and autodiscover (Outlook) host names of this service"}
+	if p.AutodiscoverTarget != "" {
+		hosts.Comment = "autoconfig (Thunderbird) host name of this service; Outlook follows the SRV record to the Autodiscover target"
+	}
 	for _, pre := range settings.ServicePrefixes {
+		if pre == "autodiscover." && p.AutodiscoverTarget != "" {
+			// Outlook tries https://autodiscover.<domain>/ before the
+			// SRV record; answered here with a certificate that does not
+			// name it, it would stop at a certificate warning instead of
+			// reaching the target. So that name is left unpublished.
+			continue
+		}
 		h := pre + fqdn
 		if d.serviceCNAME != "" {
 			hosts.RRs = append(hosts.RRs, &dns.CNAME{Hdr: hdr(h, dns.TypeCNAME), Target: dns.Fqdn(d.serviceCNAME)})
@@ -191,9 +206,13 @@ func domainRecords(d *params, p *settings.Provider, domain string, hostDomain fu
 	}
 
 	other := Group{Comment: "other hosts in " + domain + " (dns.hosts)"}
-	for _, h := range slices.Sorted(maps.Keys(d.hosts)) {
+	all := d.hostAddrs()
+	for _, h := range slices.Sorted(maps.Keys(all)) {
 		if hostDomain(h) == domain {
-			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), d.hosts[h], ttl)...)
+			other.RRs = append(other.RRs, addrRRs(dns.Fqdn(h), all[h], ttl)...)
+			if d.targets[h] != nil {
+				other.Comment = "other hosts in " + domain + " (dns.hosts; Autodiscover targets at dns.service_addresses)"
+			}
 		}
 	}
 	if len(other.RRs) > 0 {

@@ -159,14 +159,18 @@ func checkSame(t testing.TB, z *Zones, ref *refZones, q *dns.Msg) {
 	}
 	for _, path := range []string{"slow", "fast"} {
 		var got []byte
+		var c class
 		if path == "slow" {
-			got = z.Respond(q, false)
+			got, c = z.respondMsg(q, false, make([]byte, 0, 256))
+			if string(got) != string(z.Respond(q, false)) {
+				t.Fatalf("%s: Respond and respondMsg differ", q.Question[0].Name)
+			}
 		} else {
 			w, ok := parseWire(wire, nil)
 			if !ok {
 				continue
 			}
-			if got, ok = z.fastRespond(&w, false); !ok {
+			if got, c, ok = z.fastRespond(&w, false); !ok {
 				continue
 			}
 		}
@@ -176,6 +180,10 @@ func checkSame(t testing.TB, z *Zones, ref *refZones, q *dns.Msg) {
 		}
 		if err := b.Unpack(want); err != nil {
 			t.Fatalf("reference answer does not parse: %v", err)
+		}
+		if wc := refClass(&b); c.kind != wc.kind || c.qtype != wc.qtype || string(c.name) != string(wc.name) {
+			t.Fatalf("%s %s (%s path): rate-limit class %d %d %q, want %d %d %q", q.Question[0].Name, dns.TypeToString[q.Question[0].Qtype], path,
+				c.kind, c.qtype, c.name, wc.kind, wc.qtype, wc.name)
 		}
 		if a.MsgHdr != b.MsgHdr || !slices.Equal(a.Question, b.Question) ||
 			!strings.EqualFold(sections(&a), sections(&b)) || srvTargets(&a) != srvTargets(&b) {
@@ -201,6 +209,25 @@ func checkSame(t testing.TB, z *Zones, ref *refZones, q *dns.Msg) {
 			t.Fatalf("%s: UDP and TCP answers differ", q.Question[0].Name)
 		}
 	}
+}
+
+// refClass is the rate-limit class of a reference answer, read from what
+// it says: records in the answer section make a positive answer (per name
+// and type), NXDOMAIN and NODATA carry their zone's SOA (per zone), and
+// anything else is an error (per source only).
+func refClass(m *dns.Msg) class {
+	switch {
+	case m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0:
+		q := m.Question[0]
+		return class{kind: classAnswer, qtype: q.Qtype, name: []byte(strings.ToLower(q.Name))}
+	case (m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError) && len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA:
+		kind := classNoData
+		if m.Rcode == dns.RcodeNameError {
+			kind = classNXDomain
+		}
+		return class{kind: kind, name: []byte(strings.ToLower(m.Ns[0].Header().Name))}
+	}
+	return errorClass
 }
 
 func sections(m *dns.Msg) string {

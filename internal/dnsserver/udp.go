@@ -81,6 +81,9 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 	scratch := make([]byte, 0, 256)
 	for {
 		n, err := bc.ReadBatch(in, 0)
+		// One clock reading serves the batch: it is read in well under
+		// a millisecond, far less than the rate limit can tell apart.
+		now := h.rrl.now()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
@@ -98,7 +101,7 @@ func (h *Handler) udpLoop(pc *net.UDPConn) error {
 				continue
 			}
 			src, _ := netip.AddrFromSlice(ua.IP)
-			if b := h.packet(m.Buffers[0][:m.N], src.Unmap(), scratch); b != nil {
+			if b := h.packet(m.Buffers[0][:m.N], src.Unmap(), scratch, now); b != nil {
 				var oob []byte
 				if wild {
 					oob = replySource(m.OOB[:m.NN])
@@ -162,9 +165,14 @@ func replySource(oob []byte) []byte {
 	return (&ipv6.ControlMessage{Src: dst}).Marshal()
 }
 
-// packet answers one UDP datagram; nil means no answer. scratch is a
-// buffer of at least 256 octets for the lower-cased name.
-func (h *Handler) packet(b []byte, src netip.Addr, scratch []byte) (out []byte) {
+// packet answers one UDP datagram from src at time now (the rate
+// limiter's clock); nil means no answer. scratch is a buffer of at least
+// 256 octets for the lower-cased name.
+//
+// The answer is built first and then rate limited, as NSD, Knot and BIND
+// do: its bucket depends on what it says (a positive answer, a denial of
+// existence, an error), not only on who asked.
+func (h *Handler) packet(b []byte, src netip.Addr, scratch []byte, now int64) (out []byte) {
 	if len(b) < 12 {
 		return nil // not even a header: nobody to answer
 	}
@@ -181,51 +189,48 @@ func (h *Handler) packet(b []byte, src netip.Addr, scratch []byte) (out []byte) 
 	if action == dns.MsgIgnore {
 		return nil // a response: answering could start a loop
 	}
-	v := allow
-	if z.limiter != nil {
-		if v = z.limiter.check(src); v == drop {
-			return nil
-		}
-	}
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("panic answering a DNS query", "panic", p)
-			out = headerOnly(b, dns.RcodeServerFailure, false)
+			out = h.limit(&z.rrl, src, errorClass, headerOnly(b, dns.RcodeServerFailure), now)
 		}
 	}()
+	var c class
 	switch action {
 	case dns.MsgReject:
-		return headerOnly(b, dns.RcodeFormatError, v == slip)
+		out, c = headerOnly(b, dns.RcodeFormatError), errorClass
 	case dns.MsgRejectNotImplemented:
-		return headerOnly(b, dns.RcodeNotImplemented, v == slip)
+		out, c = headerOnly(b, dns.RcodeNotImplemented), errorClass
+	default:
+		out, c = h.answer(z, b, scratch)
 	}
-	if v == allow {
-		if q, ok := parseWire(b, scratch[:0]); ok {
-			if out, ok := z.fastRespond(&q, true); ok {
-				return out
-			}
+	if !z.rrl.on {
+		return out
+	}
+	return h.limit(&z.rrl, src, c, out, now)
+}
+
+// answer answers an accepted query: from the wire when it is plain, by
+// full parsing otherwise.
+func (h *Handler) answer(z *Zones, b, scratch []byte) ([]byte, class) {
+	if q, ok := parseWire(b, scratch[:0]); ok {
+		if out, c, ok := z.fastRespond(&q, true); ok {
+			return out, c
 		}
 	}
 	var r dns.Msg
 	if err := r.Unpack(b); err != nil {
-		return headerOnly(b, dns.RcodeFormatError, v == slip)
+		return headerOnly(b, dns.RcodeFormatError), errorClass
 	}
-	if v == slip {
-		return truncated(&r, dns.RcodeSuccess, true)
-	}
-	return z.Respond(&r, true)
+	return z.respondMsg(&r, true, scratch[:0])
 }
 
 // headerOnly answers with just a header: the query's ID and opcode, RD
-// copied, the rcode, optionally TC. It is smaller than the query, so it
-// cannot amplify.
-func headerOnly(q []byte, rcode int, tc bool) []byte {
+// copied, the rcode. It is smaller than the query, so it cannot amplify.
+func headerOnly(q []byte, rcode int) []byte {
 	out := make([]byte, 12)
 	copy(out, q[:2])
 	out[2] = 0x80 | q[2]&0x79 // QR, opcode, RD
-	if tc {
-		out[2] |= 0x02
-	}
 	out[3] = byte(rcode & 0xF)
 	return out
 }

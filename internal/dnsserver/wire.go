@@ -342,16 +342,22 @@ func withOPT(out []byte, q *query, qEnd int, udp bool) []byte {
 }
 
 // respond answers a query for a name in lower-case presentation form
-// (key; its labels at the same offsets as in q.qname) from the zones.
-func (z *Zones) respond(q *query, key []byte, udp bool) []byte {
+// (key; its labels at the same offsets as in q.qname) from the zones, and
+// tells the answer's class for the rate limit (its name is part of key).
+func (z *Zones) respond(q *query, key []byte, udp bool) ([]byte, class) {
 	t, off := z.lookup(key)
 	if t == nil {
-		return refused(q, udp)
+		return refused(q, udp), errorClass
 	}
 	rel := key[:max(off-1, 0)]
 	n, ok := t.names[string(rel)]
 	if !ok {
-		return t.nxdomain.render(q, off, udp)
+		return t.nxdomain.render(q, off, udp), class{kind: classNXDomain, name: key[off:]}
 	}
-	return n.answer(q.qtype).render(q, off, udp)
+	a := n.answer(q.qtype)
+	c := class{kind: classAnswer, qtype: q.qtype, name: key}
+	if a.an == 0 {
+		c = class{kind: classNoData, name: key[off:]}
+	}
+	return a.render(q, off, udp), c
 }

@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -27,11 +28,13 @@ type Zones struct {
 	zones map[string]*zone
 	// tcp is true when the zones are _tcp.<domain> (config.ZoneTCP).
 	tcp bool
+	// rrl is the UDP response-rate limit in force (dns.rate_limit). The
+	// buckets belong to the Handler and outlive a reload.
+	rrl rrlSettings
+	// tcpLimits is the DNS-over-TCP limits in force (dns.tcp).
+	tcpLimits TCPLimits
 	// params is the DNS section the zones were built from.
 	params *params
-	// limiter is the UDP response-rate limit; nil when off. It is built
-	// with the zones, so a reload starts it afresh.
-	limiter *limiter
 }
 
 // zone is the template of the zones of one provider, or of one domain with
@@ -116,9 +119,10 @@ func New(cat *settings.Catalog) (*Zones, error) {
 			z.zones[d] = t
 		}
 	}
-	// A domain that dns.hosts gives names of its own gets its own
-	// template.
-	for _, h := range slices.Sorted(maps.Keys(pr.hosts)) {
+	pr.targets = z.targetHosts(cat)
+	// A domain that dns.hosts (or an Autodiscover target) gives names of
+	// its own gets its own template.
+	for _, h := range slices.Sorted(maps.Keys(pr.hostAddrs())) {
 		d := z.closestDomain(h)
 		if d == "" {
 			continue
@@ -145,10 +149,38 @@ func New(cat *settings.Catalog) (*Zones, error) {
 	for _, t := range built {
 		t.rrs = nil
 	}
-	if rl := cfg.DNS.RateLimit; rl.Rate() > 0 {
-		z.limiter = newLimiter(rl)
-	}
+	z.rrl = newRRLSettings(cfg.DNS.RateLimit)
+	z.tcpLimits = newTCPLimits(cfg.DNS.TCP)
 	return z, nil
+}
+
+// targetHosts finds the Autodiscover targets (settings.Provider's
+// AutodiscoverTarget) that lie in a served zone but have no addresses
+// there: not given in dns.hosts, and not a name the zone publishes anyway
+// (autoconfig.<domain>, or autodiscover.<domain> of a provider without a
+// target). A target names this service, so it gets dns.service_addresses,
+// as autoconfig.<domain> does; with service_cname it gets nothing, since
+// an SRV target must not be an alias (RFC 2782): its addresses then belong
+// in dns.hosts.
+func (z *Zones) targetHosts(cat *settings.Catalog) map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	if len(z.params.serviceAddrs) == 0 {
+		return out
+	}
+	for _, p := range cat.Providers {
+		t := p.AutodiscoverTarget
+		if t == "" || z.params.hosts[t] != nil || z.closestDomain(t) == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autoconfig."); ok && z.zones[rest] != nil {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(t, "autodiscover."); ok && z.zones[rest] != nil && z.zones[rest].provider.AutodiscoverTarget == "" {
+			continue
+		}
+		out[t] = z.params.serviceAddrs
+	}
+	return out
 }
 
 // apexOf is the zone apex of a served domain.

@@ -74,19 +74,12 @@ func wantRows(cfg *config.Config, login string) []browserRow {
 	return out
 }
 
-// TestBrowser drives real headless Chromium through the page as a person
-// would: fill in the form, read the table, switch language, scan the QR
-// code, install the profile, mistype the domain.
-func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
+// newBrowser starts headless Chromium with a fresh profile under dir and a
+// window of w×h pixels, and returns a context for its first tab that ends
+// two minutes from now (the browser ends with the test).
+func newBrowser(t *testing.T, dir string, w, h int) context.Context {
+	t.Helper()
 	exe := chromium(t)
-	cfg := testutil.Demo(t)
-	srv := testutil.Start(t, cfg, server.Options{})
-	dir := t.TempDir()
-	downloads := filepath.Join(dir, "downloads")
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox,
@@ -95,19 +88,50 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1100, 900),
+		chromedp.WindowSize(w, h),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 	// The first call starts the browser and ties it to bctx; the timeout
 	// below limits the steps, not the browser's life.
 	if _, err := chromedp.CallBrowser(bctx, browser.GetVersion, cdp.Empty{}); err != nil {
 		t.Fatalf("starting %s: %v", exe, err)
 	}
 	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// keepScreenshot writes a screenshot to dir and, when
+// MAILAUTOCONF_SCREENSHOTS names a directory, a copy there to look at.
+func keepScreenshot(t *testing.T, dir, name string, png []byte) {
+	t.Helper()
+	f := filepath.Join(dir, name)
+	if err := os.WriteFile(f, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", f)
+	if keep := os.Getenv("MAILAUTOCONF_SCREENSHOTS"); keep != "" {
+		if err := os.WriteFile(filepath.Join(keep, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBrowser drives real headless Chromium through the page as a person
+// would: fill in the form, read the table, switch language, scan the QR
+// code, install the profile, mistype the domain.
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	cfg := testutil.Demo(t)
+	srv := testutil.Start(t, cfg, server.Options{})
+	dir := t.TempDir()
+	downloads := filepath.Join(dir, "downloads")
+	ctx := newBrowser(t, dir, 1100, 900)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {
@@ -144,17 +168,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot: %v", err)
 		}
-		f := filepath.Join(dir, name)
-		if err := os.WriteFile(f, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", f)
-		// MAILAUTOCONF_SCREENSHOTS keeps a copy to look at.
-		if keep := os.Getenv("MAILAUTOCONF_SCREENSHOTS"); keep != "" {
-			if err := os.WriteFile(filepath.Join(keep, name), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		keepScreenshot(t, dir, name, png)
 	}
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 		t.Fatalf("network events: %v", err)

@@ -38,6 +38,11 @@ type Messages struct {
 	TitleFor           string `yaml:"title_for"` // %s: provider name
 	Intro              string `yaml:"intro"`
 	AutoHint           string `yaml:"auto_hint"`
+	HintAndroidLabel   string `yaml:"hint_android_label"`
+	HintAndroid        string `yaml:"hint_android"`
+	HintOutlookLabel   string `yaml:"hint_outlook_label"`
+	HintOutlook        string `yaml:"hint_outlook"`
+	HintOutlookPrompt  string `yaml:"hint_outlook_prompt"` // %s: the address
 	AddressLabel       string `yaml:"address_label"`
 	AddressPlaceholder string `yaml:"address_placeholder"`
 	Submit             string `yaml:"submit"`
@@ -172,7 +177,7 @@ func loadLanguages() (*languages, error) {
 }
 
 // formatKeys are the strings that take one %s argument.
-var formatKeys = map[string]bool{"title_for": true, "settings_for": true, "docs_link": true}
+var formatKeys = map[string]bool{"title_for": true, "settings_for": true, "docs_link": true, "hint_outlook_prompt": true}
 
 // parseMessages reads one language file. Unknown keys and missing or empty
 // strings are errors, so a translation cannot silently lag behind.

@@ -215,6 +215,15 @@ type data struct {
 	Outgoing   []group
 	ProfileURL string
 	QRURL      string
+
+	// Parts and Hints are the order of the page's parts and of the
+	// hints among them for the visitor's device (layoutFor).
+	Parts, Hints []string
+	// OutlookURL is the Autodiscover URL Outlook reaches through the
+	// _autodiscover._tcp record when it names another host than
+	// autodiscover.<domain>; Outlook asks before it uses it. Empty
+	// otherwise.
+	OutlookURL string
 }
 
 type langLink struct {
@@ -306,6 +315,11 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		switch {
 		case err == nil:
 			web.Note(c, s)
+			// The User-Agent orders the page (layoutFor); caches
+			// must not hand one device's order to another.
+			h.Add("Vary", "User-Agent")
+			l := layoutFor(req.UserAgent())
+			d.Parts, d.Hints = l.parts, l.hints
 			pv := r.providers[s.Provider.Index]
 			d.Brand = pv.brand
 			d.Address = s.Address.String()
@@ -317,6 +331,9 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 				} else {
 					d.Incoming = append(d.Incoming, lg)
 				}
+			}
+			if t := s.Provider.AutodiscoverTarget; t != "" {
+				d.OutlookURL = "https://" + t + "/autodiscover/autodiscover.xml"
 			}
 			q := url.Values{"emailaddress": {d.Address}}.Encode()
 			d.ProfileURL = ProfilePath + "?" + q

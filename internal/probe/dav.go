@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -66,22 +65,7 @@ func (p *prober) queryDAV(ctx context.Context) davDNSResult {
 			k := 2*i + j
 			name := s.label + p.addr.Domain
 			wg.Go(func() {
-				c := &Check{Kind: "dns", Target: name + " " + dns.TypeToString[qtype]}
-				rrs, err := p.res.query(ctx, name, qtype)
-				switch {
-				case errors.Is(err, errNoRecord):
-					c.Status, c.Detail = StatusMissing, "no record"
-				case err != nil:
-					c.Status, c.Detail = StatusError, err.Error()
-				default:
-					c.Status = StatusOK
-					var parts []string
-					for _, rr := range rrs {
-						parts = append(parts, rdata(rr))
-					}
-					c.Detail = strings.Join(parts, ", ")
-				}
-				res.checks[k], answers[k] = c, rrs
+				res.checks[k], answers[k] = p.dnsCheck(ctx, name, qtype)
 			})
 		}
 	}

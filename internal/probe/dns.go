@@ -66,22 +66,7 @@ func (p *prober) queryDNS(ctx context.Context) dnsResult {
 	var wg sync.WaitGroup
 	for i, x := range qs {
 		wg.Go(func() {
-			c := &Check{Kind: "dns", Target: x.name + " " + dns.TypeToString[x.qtype]}
-			rrs, err := p.res.query(ctx, x.name, x.qtype)
-			switch {
-			case errors.Is(err, errNoRecord):
-				c.Status, c.Detail = StatusMissing, "no record"
-			case err != nil:
-				c.Status, c.Detail = StatusError, err.Error()
-			default:
-				c.Status = StatusOK
-				var parts []string
-				for _, rr := range rrs {
-					parts = append(parts, rdata(rr))
-				}
-				c.Detail = strings.Join(parts, ", ")
-			}
-			checks[i], answers[i] = c, rrs
+			checks[i], answers[i] = p.dnsCheck(ctx, x.name, x.qtype)
 		})
 	}
 	wg.Wait()
@@ -154,4 +139,26 @@ func srvURL(srv *dns.SRV) string {
 		host = fmt.Sprintf("%s:%d", host, srv.Port)
 	}
 	return "https://" + host + "/autodiscover/autodiscover.xml"
+}
+
+// dnsCheck asks for one name and type and turns the answer into a check:
+// missing when the name has no such record, an error when the lookup
+// failed, else OK with the records' data.
+func (p *prober) dnsCheck(ctx context.Context, name string, qtype uint16) (*Check, []dns.RR) {
+	c := &Check{Kind: "dns", Target: name + " " + dns.TypeToString[qtype]}
+	rrs, err := p.res.query(ctx, name, qtype)
+	switch {
+	case errors.Is(err, errNoRecord):
+		c.Status, c.Detail = StatusMissing, "no record"
+	case err != nil:
+		c.Status, c.Detail = StatusError, err.Error()
+	default:
+		c.Status = StatusOK
+		var parts []string
+		for _, rr := range rrs {
+			parts = append(parts, rdata(rr))
+		}
+		c.Detail = strings.Join(parts, ", ")
+	}
+	return c, rrs
 }

@@ -11,24 +11,28 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/netutil"
 
 	"mailautoconf/internal/dnsserver"
 )
 
 // DNS transport limits. A query is a few dozen octets; a resolver that
-// keeps a TCP connection open pipelines its queries on it.
+// keeps a TCP connection open pipelines its queries on it. The TCP
+// connection limits and idle timeout are configured (dns.tcp, applied by
+// dnsserver.TCPGuard).
 const (
+	// DNSReadTimeout is how long a new TCP connection may take to send
+	// its first query (at most the idle timeout).
 	DNSReadTimeout  = 2 * time.Second
 	DNSWriteTimeout = 2 * time.Second
-	DNSIdleTimeout  = 10 * time.Second
 	// DNSUDPBuffer is the largest UDP query read; larger ones are cut
 	// and then fail to parse (FORMERR).
 	DNSUDPBuffer = 4096
-	// DNSMaxTCPConns bounds open TCP connections, so that a flood of
-	// idle connections cannot use up the file descriptors; further
-	// clients wait in the listen queue.
-	DNSMaxTCPConns = 1024
+	// DNSUDPSocketBuffer is the receive buffer asked for the UDP socket
+	// (the kernel caps it at net.core.rmem_max): the default of about
+	// 200 KB holds only a few hundred queries, which a burst fills
+	// while the workers are not scheduled, and the kernel then drops
+	// queries before the server or its rate limit sees them.
+	DNSUDPSocketBuffer = 4 << 20
 )
 
 // dnsListeners are the UDP and TCP sockets of the DNS server, on the same
@@ -55,6 +59,11 @@ func (s *Server) listenDNS() error {
 		if err != nil {
 			return fmt.Errorf("listening for DNS on udp %s: %w", s.opts.DNSAddr, err)
 		}
+		if uc, ok := pc.(*net.UDPConn); ok {
+			if err := uc.SetReadBuffer(DNSUDPSocketBuffer); err != nil {
+				s.log.Warn("setting the DNS UDP receive buffer", "err", err)
+			}
+		}
 		p := pc.LocalAddr().(*net.UDPAddr).Port
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
@@ -65,7 +74,7 @@ func (s *Server) listenDNS() error {
 			}
 			break
 		}
-		s.dns = &dnsListeners{udp: pc, tcp: netutil.LimitListener(ln, DNSMaxTCPConns)}
+		s.dns = &dnsListeners{udp: pc, tcp: ln}
 		return nil
 	}
 	return fmt.Errorf("listening for DNS on tcp %s: %w", s.opts.DNSAddr, lastErr)
@@ -87,14 +96,16 @@ func (s *Server) startDNS() <-chan error {
 	if s.dns == nil {
 		return errc
 	}
-	h := dnsserver.NewHandler(func() *dnsserver.Zones { return s.State().DNS }, s.log)
+	zones := func() *dnsserver.Zones { return s.State().DNS }
+	h := dnsserver.NewHandler(zones, s.log)
 	h.Observe(s.observeDNS())
-	idle := func() time.Duration { return DNSIdleTimeout }
+	guard := dnsserver.NewTCPGuard(zones, s.log)
 	servers := []*dns.Server{
 		// MaxTCPQueries -1: a resolver may send any number of queries
 		// on one connection (RFC 7766); the library's default closes
 		// it after 128.
-		{Listener: s.dns.tcp, Net: "tcp", MaxTCPQueries: -1, IdleTimeout: idle},
+		{Listener: guard.Listener(s.dns.tcp), Net: "tcp", MaxTCPQueries: -1,
+			IdleTimeout: guard.IdleTimeout, DecorateReader: guard.DecorateReader},
 	}
 	if uc, ok := s.dns.udp.(*net.UDPConn); ok {
 		go func() {

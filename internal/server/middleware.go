@@ -104,7 +104,10 @@ func (s *Server) poxRedirect(r *http.Request) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	if _, err := s.State().Catalog.ForHost(host, "autodiscover."); err != nil {
+	// autodiscover.<served domain>, or the one host that
+	// dns.autodiscover_target gives for many domains.
+	cat := s.State().Catalog
+	if _, err := cat.ForHost(host, "autodiscover."); err != nil && !cat.IsAutodiscoverTarget(host) {
 		return "", false
 	}
 	u := url.URL{Scheme: "https", Host: host, Path: "/autodiscover/autodiscover.xml"}

@@ -47,6 +47,7 @@ func New(c *config.Config, extra ...Domain) *Catalog {
 		exact:     make(map[string]*Provider),
 		wildcard:  make(map[string]*Provider),
 		canonical: make(map[string]string),
+		targets:   make(map[string]bool),
 	}
 	byID := make(map[string]*Provider, len(c.Providers))
 	type alias struct {
@@ -57,6 +58,9 @@ func New(c *config.Config, extra ...Domain) *Catalog {
 	for i := range c.Providers {
 		cp := &c.Providers[i]
 		p := newProvider(i, cp)
+		if p.AutodiscoverTarget = c.AutodiscoverTarget(cp); p.AutodiscoverTarget != "" {
+			cat.targets[p.AutodiscoverTarget] = true
+		}
 		cat.Providers = append(cat.Providers, p)
 		if _, dup := byID[p.ID]; !dup {
 			byID[p.ID] = p
@@ -159,14 +163,24 @@ var ServicePrefixes = [...]string{"autoconfig.", "autodiscover."}
 
 // ServedNames lists every host name a certificate of this service must
 // cover: autoconfig.<domain> and autodiscover.<domain> for each of the
-// providers' NamedDomains (alias domains included), providers in order.
-// Names below a "*.parent" wildcard domain cannot be listed; ServesHost
-// answers for them one at a time.
+// providers' NamedDomains (alias domains included), providers in order. A
+// provider with an AutodiscoverTarget has that one host instead of its
+// autodiscover.<domain> names (the zones do not publish them). Names below
+// a "*.parent" wildcard domain cannot be listed; ServesHost answers for
+// them one at a time.
 func (c *Catalog) ServedNames() []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, p := range c.Providers {
+		if t := p.AutodiscoverTarget; t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
 		for _, d := range p.NamedDomains() {
 			for _, pre := range ServicePrefixes {
+				if pre == "autodiscover." && p.AutodiscoverTarget != "" {
+					continue
+				}
 				out = append(out, pre+d)
 			}
 		}
@@ -176,12 +190,16 @@ func (c *Catalog) ServedNames() []string {
 
 // ServesHost reports whether host names this service for a served domain:
 // autoconfig.<domain> or autodiscover.<domain>, where the domain is served
-// exactly, as an alias, or below a "*.parent" wildcard. host is a host name
+// exactly, as an alias, or below a "*.parent" wildcard, or a provider's
+// AutodiscoverTarget. host is a host name
 // as a TLS client sends it (SNI): A-labels, any case, with or without a
 // trailing dot, no port. It is the question to ask before getting a
 // certificate for a name on demand.
 func (c *Catalog) ServesHost(host string) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if c.targets[host] {
+		return true
+	}
 	for _, pre := range ServicePrefixes {
 		if d, ok := strings.CutPrefix(host, pre); ok && d != "" {
 			if _, ok := c.Lookup(d); ok {

@@ -129,3 +129,46 @@ func TestServedNames(t *testing.T) {
 		}
 	}
 }
+
+// TestServedNamesAutodiscoverTarget: a provider with an Autodiscover target
+// needs a certificate for that one host, not for autodiscover.<domain> of
+// each of its domains; a provider without one keeps its own names.
+func TestServedNamesAutodiscoverTarget(t *testing.T) {
+	cfg := parse(t, "dns: {autodiscover_target: Autodiscover.Hoster.Example.}\n"+twoProviders)
+	cfg.Providers[1].DNS.AutodiscoverTarget = "autodiscover.other.test"
+	cat := New(cfg)
+	want := []string{
+		"autodiscover.hoster.example",
+		"autoconfig.example.com", "autoconfig.example.org",
+		"autodiscover.other.test", "autoconfig.other.test",
+	}
+	if got := cat.ServedNames(); !slices.Equal(got, want) {
+		t.Errorf("ServedNames:\n got %q\nwant %q", got, want)
+	}
+	for host, want := range map[string]bool{
+		"autodiscover.hoster.example.": true,
+		"AUTODISCOVER.hoster.example":  true,
+		"autodiscover.other.test":      true,
+		"hoster.example":               false,
+	} {
+		if got := cat.ServesHost(host); got != want {
+			t.Errorf("ServesHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+	for _, c := range []struct{ provider, domain, want string }{
+		{"mail.example.com", "example.com", "autodiscover.hoster.example"},
+		{"mail.example.com", "example.org", "autodiscover.hoster.example"},
+		{"mail.other.test", "other.test", "autodiscover.other.test"},
+	} {
+		p, ok := cat.Lookup(c.domain)
+		if !ok {
+			t.Fatalf("%s not served", c.domain)
+		}
+		if p.ID != c.provider || p.AutodiscoverHost(c.domain) != c.want {
+			t.Errorf("%s: provider %s, host %q, want %s and %s", c.domain, p.ID, p.AutodiscoverHost(c.domain), c.provider, c.want)
+		}
+	}
+	if !cat.IsAutodiscoverTarget("autodiscover.hoster.example") || cat.IsAutodiscoverTarget("autodiscover.example.com") {
+		t.Error("IsAutodiscoverTarget")
+	}
+}

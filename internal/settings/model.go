@@ -59,6 +59,10 @@ type Provider struct {
 	// Aliases maps each alias domain to the provider domain it stands
 	// for.
 	Aliases map[string]string
+	// AutodiscoverTarget is the one host the _autodiscover._tcp records
+	// of all the provider's domains name (dns.autodiscover_target, or the
+	// provider's own); empty for autodiscover.<domain> of each domain.
+	AutodiscoverTarget string
 
 	// Servers are the servers clients are told about, in configured
 	// order, which is the order of preference the operator states: the
@@ -70,6 +74,17 @@ type Provider struct {
 	// preferred holds, per server type, the published servers in the
 	// order a client that takes one server should try them.
 	preferred map[string][]Server
+}
+
+// AutodiscoverHost is the host Outlook reaches Autodiscover on for a
+// domain of the provider: the AutodiscoverTarget, else
+// autodiscover.<domain>. The _autodiscover._tcp record and the v2 JSON
+// answer name it.
+func (p *Provider) AutodiscoverHost(domain string) string {
+	if p.AutodiscoverTarget != "" {
+		return p.AutodiscoverTarget
+	}
+	return "autodiscover." + domain
 }
 
 // Incoming returns the published IMAP and POP3 servers in configured order.

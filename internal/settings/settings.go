@@ -30,8 +30,15 @@ type Catalog struct {
 	exact     map[string]*Provider
 	wildcard  map[string]*Provider // "example.org" for "*.example.org"
 	canonical map[string]string    // alias domain -> the provider's domain
+	targets   map[string]bool      // the providers' AutodiscoverTargets
 	skipped   []Skipped
 }
+
+// IsAutodiscoverTarget reports whether host (lower case, no trailing dot)
+// is a provider's AutodiscoverTarget: one Autodiscover host for many
+// domains, where the address in the request, not the host, picks the
+// domain.
+func (c *Catalog) IsAutodiscoverTarget(host string) bool { return c.targets[host] }
 
 // Canonical returns the provider domain that an alias domain stands for, and
 // false when domain is not an alias.
