@@ -215,8 +215,11 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 	s.metrics.SetPerDomain(st.perDomain)
 	s.state.Store(st)
 	for _, l := range s.listeners {
-		l.conns.setMax(st.limits.MaxConnections)
+		// The inner (per-client) cap first: raising the listener's cap
+		// releases a waiting Accept at once, and that connection must
+		// meet the new per-client cap, not the old one.
 		l.clients.SetMax(st.limits.MaxConnectionsPerClient)
+		l.conns.setMax(st.limits.MaxConnections)
 	}
 	s.extra = extra
 	s.metrics.Domains.Set(float64(st.Domains()))
