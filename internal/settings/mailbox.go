@@ -30,10 +30,12 @@ type MailboxLookup interface {
 }
 
 // MailboxVariants bounds the per-mailbox providers a catalog keeps with
-// their renderings. Many mailboxes share one (the same shard, a login
-// equal to the address is not one: it differs per mailbox), so this is a
+// their renderings. One is kept per distinct (provider, login, hosts), so
+// in practice per mailbox recently asked for; each holds its compiled
+// documents (some 10–20 KB), so the bound keeps them to about 20 MB. A
+// mailbox pushed out is rendered again when next asked for: this is a
 // cache, not a limit on the mailboxes served.
-const MailboxVariants = 4096
+const MailboxVariants = 1024
 
 // Variant is set on a provider built for one mailbox (Catalog.WithMailbox):
 // the renderers keep what they compile for it here instead of in their
