@@ -41,7 +41,7 @@ providers:
 // dirExample reads one of the README's directory blocks (the directory
 // package's tests run the same files) and points it at dir: the secret
 // file and the storage.
-func dirExample(t *testing.T, name, dir string, repl ...string) string {
+func dirExample(t testing.TB, name, dir string, repl ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "internal", "directory", "testdata", "examples", name))
 	if err != nil {
@@ -53,7 +53,7 @@ func dirExample(t *testing.T, name, dir string, repl ...string) string {
 }
 
 // dirSchema reads an SQL file of the directory package's test data.
-func dirSchema(t *testing.T, name string) string {
+func dirSchema(t testing.TB, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "internal", "directory", "testdata", name))
 	if err != nil {
@@ -63,7 +63,7 @@ func dirSchema(t *testing.T, name string) string {
 }
 
 // writeConfig writes the configuration file and the secret file next to it.
-func writeConfig(t *testing.T, dir, block, secret string) string {
+func writeConfig(t testing.TB, dir, block, secret string) string {
 	t.Helper()
 	for _, f := range []struct{ name, body string }{{"dsn", secret + "\n"}, {"ldap-password", secret + "\n"}, {"config.yaml", block + dirProviders}} {
 		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.body), 0o600); err != nil {
@@ -103,7 +103,7 @@ var listening = regexp.MustCompile(`msg=listening (http|dns)=(\S+)`)
 
 // serveConfig runs `mailautoconf serve` on a configuration file, with HTTP
 // and DNS on free loopback ports, and waits until it listens.
-func serveConfig(t *testing.T, bin, file string) *served {
+func serveConfig(t testing.TB, bin, file string) *served {
 	t.Helper()
 	s := &served{log: &lockedBuffer{}}
 	s.cmd = exec.Command(bin, "serve", "--config", file, "--http", "127.0.0.1:0", "--dns", "127.0.0.1:0")
@@ -154,7 +154,7 @@ func (s *served) stop() {
 }
 
 // get fetches a path and returns the status and body.
-func (s *served) get(t *testing.T, path string) (int, string) {
+func (s *served) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + s.http + path)
 	if err != nil {
@@ -166,13 +166,13 @@ func (s *served) get(t *testing.T, path string) (int, string) {
 }
 
 // autoconfig asks for the Thunderbird document of an address.
-func (s *served) autoconfig(t *testing.T, addr string) (int, string) {
+func (s *served) autoconfig(t testing.TB, addr string) (int, string) {
 	t.Helper()
 	return s.get(t, "/mail/config-v1.1.xml?emailaddress="+addr)
 }
 
 // metric returns the line of a series on /metrics, "" when absent.
-func (s *served) metric(t *testing.T, series string) string {
+func (s *served) metric(t testing.TB, series string) string {
 	t.Helper()
 	_, body := s.get(t, "/metrics")
 	for _, l := range strings.Split(body, "\n") {
@@ -185,7 +185,7 @@ func (s *served) metric(t *testing.T, series string) string {
 
 // srv asks the built-in DNS server for a name's SRV records over UDP and
 // returns the rcode and the number of answers.
-func (s *served) srv(t *testing.T, name string) (int, int) {
+func (s *served) srv(t testing.TB, name string) (int, int) {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeSRV)

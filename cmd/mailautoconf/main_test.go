@@ -60,7 +60,7 @@ func TestCheck(t *testing.T) {
 }
 
 // buildBinary builds the real command once per test run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mailautoconf")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
