@@ -507,7 +507,8 @@ directory:
 // protocol that carries them (autoconfig, Autodiscover POX, the Apple
 // profile, the settings page); a mailbox it does not know, one whose row
 // fails the checks, and one whose row changes nothing get the domain's
-// answer byte for byte (compared with the same provider's file domain).
+// answer byte for byte (compared with the same provider's file domain, and
+// with the same service without a mailbox query).
 func TestServeDirectoryMailboxes(t *testing.T) {
 	pg := dbtest.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
@@ -515,9 +516,10 @@ func TestServeDirectoryMailboxes(t *testing.T) {
 	dbtest.ExecPostgres(t, dsn, mailboxSchema)
 	dir := t.TempDir()
 	block := strings.ReplaceAll(mailboxBlock, "/etc/mailautoconf/", dir+"/")
-	s := serveConfig(t, buildBinary(t), writeConfig(t, dir, block, dsn))
+	bin := buildBinary(t)
+	s := serveConfig(t, bin, writeConfig(t, dir, block, dsn))
 
-	pox := func(addr string) string {
+	pox := func(s *served, addr string) string {
 		t.Helper()
 		body := `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>` + addr +
 			`</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`
@@ -532,7 +534,7 @@ func TestServeDirectoryMailboxes(t *testing.T) {
 		}
 		return string(b)
 	}
-	get := func(path string) string {
+	get := func(s *served, path string) string {
 		t.Helper()
 		code, body := s.get(t, path)
 		if code != 200 {
@@ -540,14 +542,15 @@ func TestServeDirectoryMailboxes(t *testing.T) {
 		}
 		return body
 	}
-	answers := func(addr string) map[string]string {
+	answersOf := func(s *served, addr string) map[string]string {
 		return map[string]string{
-			"autoconfig":   get("/mail/config-v1.1.xml?emailaddress=" + addr),
-			"pox":          pox(addr),
-			"mobileconfig": get("/mobileconfig?emailaddress=" + addr),
-			"page":         get("/?emailaddress=" + addr),
+			"autoconfig":   get(s, "/mail/config-v1.1.xml?emailaddress="+addr),
+			"pox":          pox(s, addr),
+			"mobileconfig": get(s, "/mobileconfig?emailaddress="+addr),
+			"page":         get(s, "/?emailaddress="+addr),
 		}
 	}
+	answers := func(addr string) map[string]string { return answersOf(s, addr) }
 
 	alice := answers("alice@example.com")
 	for proto, want := range map[string][]string{
@@ -571,7 +574,7 @@ func TestServeDirectoryMailboxes(t *testing.T) {
 
 	// Through the alias domain: Autodiscover redirects to the canonical
 	// address; autoconfig answers with the canonical mailbox's login.
-	if a := get("/mail/config-v1.1.xml?emailaddress=alice@alias.example"); !strings.Contains(a, "<username>alice.smith</username>") {
+	if a := get(s, "/mail/config-v1.1.xml?emailaddress=alice@alias.example"); !strings.Contains(a, "<username>alice.smith</username>") {
 		t.Errorf("autoconfig for alice@alias.example:\n%s", a)
 	}
 
@@ -593,6 +596,22 @@ func TestServeDirectoryMailboxes(t *testing.T) {
 		if strings.Contains(got["mobileconfig"], "imap2") || strings.Contains(got["mobileconfig"], "alice.smith") {
 			t.Errorf("profile for %s names another mailbox's values", local)
 		}
+	}
+	// The same service without the mailbox query: its answers for these
+	// addresses, every protocol (the profile too), are the same bytes.
+	plainDir := t.TempDir()
+	plainBlock := block[:strings.Index(block, "    mailbox: |")]
+	plain := serveConfig(t, bin, writeConfig(t, plainDir, plainBlock, dsn))
+	for _, local := range []string{"nobody", "mallory", "bob"} {
+		got, want := answers(local+"@example.com"), answersOf(plain, local+"@example.com")
+		for proto := range got {
+			if got[proto] != want[proto] {
+				t.Errorf("%s for %s@example.com differs from the answer without a mailbox query:\n%s\nwant\n%s", proto, local, got[proto], want[proto])
+			}
+		}
+	}
+	if a, b := answers("alice@example.com")["autoconfig"], answersOf(plain, "alice@example.com")["autoconfig"]; a == b {
+		t.Error("alice's answer is the same without the mailbox query")
 	}
 	if !s.logged("directory: mailbox row skipped") {
 		t.Errorf("the bad mailbox row is not logged:\n%s", s.log.String())
