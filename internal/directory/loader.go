@@ -262,7 +262,7 @@ func (l *Loader) read(ctx context.Context, base *Snapshot) (*Snapshot, error) {
 		l.log.Log(ctx, level, "directory: refusing a read that loses too many domains at once; the domains in force stay",
 			"lost", lost, "of", len(base.Rows), "max_drop_percent", l.o.Settings.MaxDrop*100,
 			"first_lost", strings.Join(names, ", "), "in_force_since", base.Loaded.Format(time.RFC3339),
-			"hint", "if the deletion is meant, raise directory.max_drop and reload")
+			"hint", "if the deletion is meant, raise directory.max_drop and restart")
 		return nil, fmt.Errorf("%w: %d of %d domains lost", errRefused, lost, len(base.Rows))
 	}
 	l.lastRefused = ""
