@@ -221,6 +221,7 @@ func (l *Loader) refresh(ctx context.Context) error {
 	}
 	added, removed := diff(prev, snap)
 	l.put(snap, prev)
+	prev = nil // collectable while OnChange builds on the new snapshot
 	l.log.Info("directory: domains updated", "source", l.src.Kind(), "domains", len(snap.Rows), "added", added, "removed", removed)
 	if l.o.OnChange != nil {
 		l.o.OnChange(snap)
