@@ -184,16 +184,24 @@ func (s *served) metric(t testing.TB, series string) string {
 }
 
 // srv asks the built-in DNS server for a name's SRV records over UDP and
-// returns the rcode and the number of answers.
+// over TCP and returns the rcode and the number of answers (which must be
+// the same both ways).
 func (s *served) srv(t testing.TB, name string) (int, int) {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeSRV)
-	r, _, err := new(dns.Client).Exchange(m, s.dns)
-	if err != nil {
-		t.Fatalf("DNS %s: %v", name, err)
+	var rcode, n [2]int
+	for i, net := range []string{"udp", "tcp"} {
+		r, _, err := (&dns.Client{Net: net}).Exchange(m, s.dns)
+		if err != nil {
+			t.Fatalf("DNS over %s, %s: %v", net, name, err)
+		}
+		rcode[i], n[i] = r.Rcode, len(r.Answer)
 	}
-	return r.Rcode, len(r.Answer)
+	if rcode[0] != rcode[1] || n[0] != n[1] {
+		t.Errorf("DNS %s: UDP rcode %d with %d answers, TCP rcode %d with %d", name, rcode[0], n[0], rcode[1], n[1])
+	}
+	return rcode[0], n[0]
 }
 
 // logged waits for a log line holding text: the service's log writer
