@@ -8,6 +8,7 @@ import (
 
 	"mailautoconf/internal/dnsserver"
 	"mailautoconf/internal/settings"
+	"mailautoconf/pacc"
 )
 
 // records prints the DNS records of the configuration as zone-file lines,
@@ -25,7 +26,14 @@ func records(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cat := settings.New(cfg)
-	zones, err := dnsserver.New(cat)
+	// The PACC documents are rendered as the server renders them, so
+	// that the _ua-auto-config records vouch for the bytes it serves.
+	pc, err := pacc.NewRenderer(cat)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	zones, err := dnsserver.New(cat, pc)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -20,6 +20,7 @@ import (
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
 	"mailautoconf/mobileconfig"
+	"mailautoconf/pacc"
 )
 
 // State is everything built from one load: the configuration and the
@@ -34,6 +35,9 @@ type State struct {
 	Mobileconfig *mobileconfig.Renderer
 	// Autodiscover renders Microsoft Autodiscover (POX and v2 JSON).
 	Autodiscover *autodiscover.Renderer
+	// PACC holds each provider's PACC document; the DNS zones publish
+	// the digest of these very bytes.
+	PACC *pacc.Renderer
 	// DNS is the zones of the authoritative DNS server, packed once.
 	DNS *dnsserver.Zones
 	// Page is the settings page for people.
@@ -71,7 +75,11 @@ func NewState(cfg *config.Config, extra ...settings.Domain) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	zones, err := dnsserver.New(cat)
+	pc, err := pacc.NewRenderer(cat)
+	if err != nil {
+		return nil, err
+	}
+	zones, err := dnsserver.New(cat, pc)
 	if err != nil {
 		return nil, fmt.Errorf("building DNS zones: %w", err)
 	}
@@ -85,7 +93,7 @@ func NewState(cfg *config.Config, extra ...settings.Domain) (*State, error) {
 	}
 	limits := cfg.Limits.WithDefaults()
 	return &State{
-		Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, DNS: zones, Page: pg,
+		Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, PACC: pc, DNS: zones, Page: pg,
 		proxies:      px,
 		limiter:      newRateLimiter(limits),
 		limits:       limits,
