@@ -153,7 +153,8 @@ func TestRecordsWithoutDAVUnchanged(t *testing.T) {
 
 // TestRecordsDAV: for a provider with calendars, contacts and JMAP, every
 // record `records` prints is what the built-in server answers, the zones
-// pass nsd-checkzone, dig reads the RFC 6764 SRV and TXT records, and the
+// pass nsd-checkzone, dig reads the RFC 6764 SRV and TXT records, srv.sh
+// passes the mail records, and the
 // _ua-auto-config TXT record carries the digest of the document served on
 // ua-auto-config.<domain>.
 func TestRecordsDAV(t *testing.T) {
@@ -211,6 +212,16 @@ func TestRecordsDAV(t *testing.T) {
 		want := `"v=UAAC1; a=sha256; d=` + base64.StdEncoding.EncodeToString(sum[:]) + `"`
 		if got := digShort("_ua-auto-config."+d, "TXT"); r.StatusCode != 200 || got != want {
 			t.Errorf("%s: dig prints %s, the served document (%d) has %s", d, got, r.StatusCode, want)
+		}
+	}
+	// The independent RFC 6186 checker finds the mail records next to
+	// the RFC 6764 ones as well-formed as without them (it does not know
+	// the DAV names).
+	conf := testutil.ConformanceDir(t)
+	for _, d := range []string{"example.com", "example.org"} {
+		b, err := exec.Command("bash", filepath.Join(conf, "srv.sh"), d, host, port).CombinedOutput()
+		if err != nil || strings.Contains(string(b), "WARN") {
+			t.Errorf("srv.sh %s: %v\n%s", d, err, b)
 		}
 	}
 	dir := t.TempDir()
