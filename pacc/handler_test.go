@@ -203,6 +203,8 @@ func TestEndpointNotFound(t *testing.T) {
 		"_ua-auto-config.example.com",
 		strings.TrimPrefix(srv.URL, "http://"),
 		"ua-auto-config.exa mple.com",
+		"ua-auto-config.xn--zz.kunden.example", // not Punycode, under the wildcard
+		"ua-auto-config.xn--a-s10i.kunden.example",
 	} {
 		r := testutil.Get(t, srv.URL+pacc.Path+"?emailaddress=alice@example.com", host)
 		if r.StatusCode != want.StatusCode || string(r.Body) != string(want.Body) || r.Header.Get("ETag") != "" {
