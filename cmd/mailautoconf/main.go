@@ -254,7 +254,8 @@ func tuneGC(log *slog.Logger) {
 const demoPOX = `<Autodiscover><Request><EMailAddress>alice@example.com</EMailAddress></Request></Autodiscover>`
 
 // printDemo prints what a newcomer can try against the demo: one line for
-// each client's view (a person's browser, Thunderbird, Outlook, Apple Mail),
+// each client's view (a person's browser, Thunderbird, Outlook, Apple Mail,
+// PACC),
 // each with the real listening address so that it can be copied as it is.
 func printDemo(w io.Writer, addr string) {
 	fmt.Fprintf(w, `mailautoconf %s is serving the built-in demo configuration (example.com, example.net).
@@ -267,5 +268,6 @@ Try:
   curl 'http://%[2]s/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=bob@example.net'
   curl -i 'http://%[2]s/mail/config-v1.1.xml?emailaddress=bob@unknown.org'
   curl -H 'Content-Type: text/xml' -d '%[3]s' 'http://%[2]s/autodiscover/autodiscover.xml'
+  curl -H 'Host: ua-auto-config.example.com' 'http://%[2]s/.well-known/user-agent-configuration.json'
 `, versionString(), addr, demoPOX)
 }
