@@ -11,8 +11,15 @@
 //     implicit-TLS services always get the lower value within a protocol.
 //   - Outlook (and Thunderbird's Exchange support) look up
 //     _autodiscover._tcp and then ask the target over HTTPS on port 443.
-//   - Thunderbird itself does not read SRV records; it needs the
+//   - Thunderbird itself does not read SRV records for mail; it needs the
 //     autoconfig.<domain> host name to resolve, hence the A/AAAA records.
+//     For address books it does read RFC 6764 records (CardDAVUtils:
+//     _carddavs._tcp SRV, then TXT path=), as do DAVx⁵ and other CalDAV
+//     and CardDAV clients.
+//   - PACC clients (draft-ietf-mailmaint-pacc) fetch the document from
+//     ua-auto-config.<domain> and trust it only when its SHA-256 is the d=
+//     of the _ua-auto-config.<domain> TXT record, published here from the
+//     same rendering the HTTP endpoint serves.
 //
 // All answers are encoded once per configuration load (New), per provider
 // rather than per domain (see Zones); a query only looks up its answer and
