@@ -21,6 +21,7 @@ import (
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/server"
+	"mailautoconf/pacc"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
@@ -126,7 +127,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 	// Render everything serve would render: this also loads and checks the
 	// signing certificate and the TLS certificates (key matches, not
 	// expired), so check catches what would make serve fail.
-	if _, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
 	}
@@ -135,6 +137,14 @@ func check(args []string, stdout, stderr io.Writer) int {
 		n += len(p.Domains)
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	// Not an error (every other client is served), but easy to miss:
+	// PACC can describe only implicit TLS on the standard ports.
+	st := srv.State()
+	for i, p := range st.Catalog.Providers {
+		if st.PACC.For(p) == nil {
+			fmt.Fprintf(stdout, "%s: providers[%d] (%s): no PACC document: %v\n", *path, i, p.ID, pacc.ErrNothing)
+		}
+	}
 	// Everything else is rebuilt by a reload; say which keys are not, so
 	// that an operator who changed one knows to restart.
 	var keys []string
