@@ -160,6 +160,10 @@ func FuzzDNS(f *testing.F) {
 			f.Add(query(name, qt, qt == dns.TypeSRV))
 		}
 	}
+	for _, name := range []string{"_ua-auto-config.example.com", "_UA-Auto-Config.other.org", "ua-auto-config.example.net"} {
+		f.Add(query(name, dns.TypeTXT, false))
+		f.Add(query(name, dns.TypeANY, true))
+	}
 	for _, c := range hostileCases() {
 		if c.udp != nil {
 			f.Add(c.udp)
