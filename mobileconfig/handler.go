@@ -86,7 +86,17 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if err == nil {
 			*buf = body[:0]
 			if r.signer != nil {
-				body, err = r.sign(body)
+				// A profile signed before comes from the cache;
+				// a new signature is paid from the client's
+				// budget for expensive answers.
+				signed, cached := r.cachedSignature(body)
+				if !cached {
+					if ok, err := web.Spend(c); !ok {
+						return err
+					}
+					signed, err = r.sign(body)
+				}
+				body = signed
 			}
 		}
 		if err != nil {

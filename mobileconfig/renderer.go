@@ -149,6 +149,12 @@ func (r *Renderer) Profile(req Request) ([]byte, error) {
 	return r.sign(doc)
 }
 
+// cachedSignature returns the signed form of doc when the same profile was
+// signed before.
+func (r *Renderer) cachedSignature(doc []byte) ([]byte, bool) {
+	return r.signed.Get(sha256.Sum256(doc))
+}
+
 // sign returns the signed form of doc, from the cache when the same
 // profile was signed before. The result never shares memory with doc.
 func (r *Renderer) sign(doc []byte) ([]byte, error) {
