@@ -41,6 +41,9 @@ const (
 	slotPathAddress
 	slotPathLocal
 	slotCanonDomain
+	// The canonical mailbox for the login names, escaped for XML.
+	slotCanonAddress
+	slotCanonLocal
 	numDAVSlots
 )
 
@@ -98,8 +101,11 @@ func davHost(s *settings.Service) string {
 // addDAV adds the provider's calendar and contacts payloads to a mail
 // profile and names them in its description.
 func addDAV(prof *Profile, p *settings.Provider, ident, addr string) {
+	// The login name, like the URL, is the canonical mailbox's (as in
+	// autoconfig and on the settings page): for an alias address the DAV
+	// server knows the mailbox, not the alias.
 	login := func(s *settings.Service) string {
-		return tmpl.Login(s.Username, slotAddress, slotLocal, slotAddrDomain)
+		return tmpl.Login(s.Username, slotCanonAddress, slotCanonLocal, slotCanonDomain)
 	}
 	apps := "Mail"
 	if s := p.CalDAV; s != nil {
@@ -155,10 +161,12 @@ func davValues(ns uuid.UUID, s settings.Settings) [numDAVSlots - numSlots]string
 	}
 	c := s.Canonical()
 	return [...]string{
-		slotCalDAVUUID - numSlots:  id("caldav"),
-		slotCardDAVUUID - numSlots: id("carddav"),
-		slotPathAddress - numSlots: tmpl.EscapeXML(url.PathEscape(c.String())),
-		slotPathLocal - numSlots:   tmpl.EscapeXML(url.PathEscape(c.Local)),
-		slotCanonDomain - numSlots: c.Domain,
+		slotCalDAVUUID - numSlots:   id("caldav"),
+		slotCardDAVUUID - numSlots:  id("carddav"),
+		slotPathAddress - numSlots:  tmpl.EscapeXML(url.PathEscape(c.String())),
+		slotPathLocal - numSlots:    tmpl.EscapeXML(url.PathEscape(c.Local)),
+		slotCanonDomain - numSlots:  c.Domain,
+		slotCanonAddress - numSlots: tmpl.EscapeXML(c.String()),
+		slotCanonLocal - numSlots:   tmpl.EscapeXML(c.Local),
 	}
 }

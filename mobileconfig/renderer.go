@@ -214,6 +214,6 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 		ids[len(ids)-2*uuidLen:len(ids)-uuidLen],
 		ids[len(ids)-uuidLen:],
 		tmpl.EscapeXML(req.Name),
-		dv[0], dv[1], dv[2], dv[3], dv[4],
+		dv[0], dv[1], dv[2], dv[3], dv[4], dv[5], dv[6],
 	), nil
 }
