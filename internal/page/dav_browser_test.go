@@ -88,6 +88,17 @@ func TestBrowserDAV(t *testing.T) {
 		t.Fatal(err)
 	}
 	keepScreenshot(t, dir, "settings-dav.png", png)
+	step("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	// On a phone each service is a labelled block that fits the screen:
+	// no URL makes the page scroll sideways.
+	if w := str("width", `String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("on a 390 px phone the page is %s px wide", w)
+	}
+	if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+		t.Fatal(err)
+	}
+	keepScreenshot(t, dir, "settings-dav-phone.png", png)
+	step("desktop", chromedp.EmulateReset())
 
 	// download clicks the install button and returns the profile the
 	// browser downloads, with the URL it asked for.
