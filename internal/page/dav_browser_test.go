@@ -177,4 +177,18 @@ func TestBrowserDAV(t *testing.T) {
 		t.Errorf("payloads %s", got)
 	}
 	testutil.Validate(t, "mobileconfig.py", data, "mail.mobileconfig", "--for-address", "alice@example.org")
+
+	// 4. On an iPhone the choice and the install button are on the first
+	// screen, as the button alone is for a provider without calendars.
+	step("iPhone", chromedp.Emulate(visitors[0]), chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("profile")))
+	fold, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+		`document.getElementById('profile').getBoundingClientRect().bottom - window.innerHeight`))
+	if err != nil || fold > 0 {
+		t.Errorf("on an iPhone the install button ends %.0f px below the first screen (%v)", fold, err)
+	}
+	first, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepScreenshot(t, dir, "settings-dav-iphone-first-screen.png", first)
 }
