@@ -25,6 +25,9 @@ type Renderer struct {
 	// docs[provider][protocol][withName]; nil when the provider has no
 	// server of that protocol.
 	docs [][len(protocols)][2]*tmpl.Template
+	// davDocs are the same with calendars and contacts (dav.go); nil
+	// for providers without CalDAV and CardDAV.
+	davDocs [][len(protocols)][2]*tmpl.Template
 	// first is the index into protocols of each provider's first
 	// published incoming server type, the default protocol.
 	first  []int
@@ -46,10 +49,11 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 	n := len(cat.Providers)
 	r := &Renderer{
-		docs:   make([][len(protocols)][2]*tmpl.Template, n),
-		first:  make([]int, n),
-		ns:     make([]uuid.UUID, n),
-		signer: signer,
+		docs:    make([][len(protocols)][2]*tmpl.Template, n),
+		davDocs: make([][len(protocols)][2]*tmpl.Template, n),
+		first:   make([]int, n),
+		ns:      make([]uuid.UUID, n),
+		signer:  signer,
 	}
 	if signer != nil {
 		c, err := lru.New[[sha256.Size]byte, []byte](SignedCacheSize)
@@ -63,24 +67,22 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 		r.first[i] = -1
 		for pi, proto := range protocols {
 			for named := range 2 {
-				doc, err := Document(p, proto, named == 1)
-				if errors.Is(err, ErrNoServer) {
-					continue
-				}
-				if err != nil {
-					return nil, fmt.Errorf("building the profile of %s: %w", p.ID, err)
-				}
-				b, err := plist.MarshalIndent(doc, plist.XMLFormat, "\t")
-				if err != nil {
-					return nil, fmt.Errorf("rendering the profile of %s: %w", p.ID, err)
-				}
-				// The address is filled as local part, "@", domain:
-				// escaped part by part it reads the same, and a request
-				// need not build the address string.
-				text := strings.ReplaceAll(string(b)+"\n", tmpl.Marker(slotAddress),
-					tmpl.Marker(slotLocal)+"@"+tmpl.Marker(slotAddrDomain))
-				if r.docs[i][pi][named], err = tmpl.Compile(text, numSlots); err != nil {
-					return nil, fmt.Errorf("compiling the profile of %s: %w", p.ID, err)
+				for dav := range 2 {
+					if dav == 1 && !hasDAV(p) {
+						continue
+					}
+					t, err := compile(p, proto, named == 1, dav == 1)
+					if errors.Is(err, ErrNoServer) {
+						continue
+					}
+					if err != nil {
+						return nil, err
+					}
+					if dav == 1 {
+						r.davDocs[i][pi][named] = t
+					} else {
+						r.docs[i][pi][named] = t
+					}
 				}
 			}
 		}
@@ -98,6 +100,31 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 	return r, nil
 }
 
+// compile renders and compiles one profile of a provider.
+func compile(p *settings.Provider, proto string, named, dav bool) (*tmpl.Template, error) {
+	doc, err := DocumentDAV(p, proto, named, dav)
+	if errors.Is(err, ErrNoServer) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("building the profile of %s: %w", p.ID, err)
+	}
+	b, err := plist.MarshalIndent(doc, plist.XMLFormat, "\t")
+	if err != nil {
+		return nil, fmt.Errorf("rendering the profile of %s: %w", p.ID, err)
+	}
+	// The address is filled as local part, "@", domain: escaped part by
+	// part it reads the same, and a request need not build the address
+	// string.
+	text := strings.ReplaceAll(string(b)+"\n", tmpl.Marker(slotAddress),
+		tmpl.Marker(slotLocal)+"@"+tmpl.Marker(slotAddrDomain))
+	t, err := tmpl.Compile(text, numDAVSlots)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the profile of %s: %w", p.ID, err)
+	}
+	return t, nil
+}
+
 // Request is what one profile is made for.
 type Request struct {
 	Settings settings.Settings // with an address
@@ -106,6 +133,9 @@ type Request struct {
 	Protocol string
 	// Name is the sender's full name, or empty.
 	Name string
+	// DAV asks for the provider's calendars and contacts too; a
+	// provider without them gets the mail profile.
+	DAV bool
 }
 
 // Profile returns the profile for req: an XML property list, or the CMS
@@ -167,6 +197,11 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 		named = 1
 	}
 	t := r.docs[i][pi][named]
+	var dv [numDAVSlots - numSlots]string
+	if req.DAV && r.davDocs[i][pi][named] != nil {
+		t = r.davDocs[i][pi][named]
+		dv = davValues(r.ns[i], s)
+	}
 	if dst == nil {
 		dst = make([]byte, 0, t.Size()+512)
 	}
@@ -179,5 +214,6 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 		ids[len(ids)-2*uuidLen:len(ids)-uuidLen],
 		ids[len(ids)-uuidLen:],
 		tmpl.EscapeXML(req.Name),
+		dv[0], dv[1], dv[2], dv[3], dv[4], dv[5], dv[6],
 	), nil
 }
