@@ -67,8 +67,8 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		body, err := r.Unsigned((*buf)[:0], Request{Settings: s, Protocol: proto, Name: name})
 		if err == nil {
 			*buf = body[:0]
-			if r.signer != nil {
-				body, err = r.sign(body)
+			if sg := r.currentSigner(); sg != nil {
+				body, err = r.sign(sg, body)
 			}
 		}
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"mailautoconf/internal/acme"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/route"
@@ -96,6 +97,13 @@ type Server struct {
 	// ctxPool recycles the per-request *web.Context (see observe).
 	ctxPool sync.Pool
 
+	// acme is the certificate manager of tls.acme, from Listen until
+	// Serve ends; nil without tls.acme (and in `check`).
+	acme atomic.Pointer[acme.Manager]
+	// signer signs Apple profiles with the managed certificate of
+	// signing.acme_name; kept across reloads.
+	signer *acmeSigner
+
 	listeners []*listener
 	hup       chan os.Signal // SIGHUP, registered in Listen
 	stamp     string         // the configuration file's version at Listen
@@ -145,10 +153,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
 	}
-	if opts.HTTPSAddr != "" {
-		if len(cfg.TLS.Certificates) == 0 {
-			return nil, errors.New("HTTPS needs at least one entry in tls.certificates")
-		}
+	if opts.HTTPSAddr != "" && len(cfg.TLS.Certificates) == 0 && cfg.TLS.ACME == nil {
+		return nil, errors.New("HTTPS needs tls.acme or at least one entry in tls.certificates")
 	}
 	e, err := s.routes()
 	if err != nil {
@@ -199,11 +205,11 @@ func (s *Server) Listen() error {
 		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(ln), srv: srv, conns: conns})
 		return nil
 	}
-	if err := open("http", s.opts.HTTPAddr, s, nil); err != nil {
+	if err := open("http", s.opts.HTTPAddr, s.plainHandler(), nil); err != nil {
 		return err
 	}
 	if s.opts.HTTPSAddr != "" {
-		if err := open("https", s.opts.HTTPSAddr, s, s.certs.tlsConfig()); err != nil {
+		if err := open("https", s.opts.HTTPSAddr, s, s.tlsConfig()); err != nil {
 			return err
 		}
 	}
@@ -214,6 +220,15 @@ func (s *Server) Listen() error {
 	}
 	if err := s.listenDNS(); err != nil {
 		s.closeListeners()
+		return err
+	}
+	if err := s.startACME(); err != nil {
+		s.closeListeners()
+		if s.dns != nil {
+			s.dns.udp.Close()
+			s.dns.tcp.Close()
+			s.dns = nil
+		}
 		return err
 	}
 	return nil
@@ -291,6 +306,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.ready.Store(false)
 	s.log.Info("shutting down", "drain_timeout", s.opts.Timeouts.Drain)
+	// Orders in flight are cancelled; what they stored is found again
+	// by the next start.
+	s.stopACME()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeouts.Drain)
 	defer cancel()
 	if err := s.stopDNS(sctx); err != nil && first == nil {
