@@ -104,16 +104,34 @@ func acmeChanged(a, b *config.Config) bool {
 // requests and the manager's pre-check are answered before anything else
 // (the per-client rate limit must not refuse a CA that validates from
 // several places at once, and the Autodiscover redirect to HTTPS must not
-// catch them), everything else goes the usual way.
+// catch them), everything else goes the usual way. Each answer is logged,
+// instead of an access line: one or two per order, and the first thing to
+// look at when a validation fails.
 func (s *Server) plainHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, challengePrefix) {
-			if m := s.acme.Load(); m != nil && m.HandleHTTPChallenge(w, r) {
-				return
+			if m := s.acme.Load(); m != nil {
+				sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+				if m.HandleHTTPChallenge(sw, r) {
+					s.log.Info("ACME challenge", "challenge", "http-01", "host", r.Host, "path", r.URL.Path,
+						"status", sw.status, "remote", r.RemoteAddr)
+					return
+				}
 			}
 		}
 		s.ServeHTTP(w, r)
 	})
+}
+
+// statusWriter remembers the status of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // tlsConfig is the HTTPS listener's configuration: TLS 1.2 and newer with
@@ -149,6 +167,9 @@ func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 	}
 	cert, err := m.GetCertificate(hello)
 	if err == nil {
+		if isChallenge(hello) {
+			s.log.Info("ACME challenge", "challenge", "tls-alpn-01", "host", hello.ServerName, "remote", hello.Conn.RemoteAddr().String())
+		}
 		return cert, nil
 	}
 	if c := s.certs.first(); c != nil && !isChallenge(hello) {
