@@ -87,6 +87,7 @@ tls:
 
 // proc is a running service process.
 type proc struct {
+	cfg   string // the configuration file
 	cmd   *exec.Cmd
 	log   *tu.LogBuffer
 	ports ports
@@ -98,7 +99,7 @@ func startProc(t *testing.T, bin string, p ports, yaml string) *proc {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "mailautoconf.yaml")
 	tu.WriteFile(t, cfg, []byte(yaml))
-	pr := &proc{cmd: exec.Command(bin, "serve", "--config", cfg), log: &tu.LogBuffer{}, ports: p, done: make(chan struct{})}
+	pr := &proc{cfg: cfg, cmd: exec.Command(bin, "serve", "--config", cfg), log: &tu.LogBuffer{}, ports: p, done: make(chan struct{})}
 	pr.cmd.Stdout, pr.cmd.Stderr = pr.log, pr.log
 	if err := pr.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -356,7 +357,9 @@ func TestACMEServe(t *testing.T) {
 
 // TestACMETLSALPN: with the CA's HTTP-01 port closed, the service's
 // HTTPS listener answers TLS-ALPN-01 (it offers acme-tls/1) and the names
-// are issued all the same.
+// are issued all the same. A certificate file covering a name wins: that
+// name is served from the file and never ordered. A domain added by a
+// reload gets its certificates without restart.
 func TestACMETLSALPN(t *testing.T) {
 	curlBin := tu.Tool(t, "curl", "curl")
 	bin := buildBinary(t)
@@ -364,8 +367,15 @@ func TestACMETLSALPN(t *testing.T) {
 	pebble := tu.StartPebble(t, tu.PebbleOptions{
 		HTTPPort: tu.FreePort(t), TLSPort: p.https, DNS: fmt.Sprintf("127.0.0.1:%d", p.dns),
 	})
-	pr := startProc(t, bin, p, acmeYAML(p, pebble, filepath.Join(t.TempDir(), "acme"), nil, ""))
+	ca := tu.NewCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := ca.IssueFiles(t, dir, "file", time.Time{}, "autoconfig.example.net")
+	files := fmt.Sprintf("  certificates: [{cert: %s, key: %s}]\n", certFile, keyFile)
+	storage := filepath.Join(dir, "acme")
+	pr := startProc(t, bin, p, acmeYAML(p, pebble, storage, nil, files))
 	pr.waitMissing(t, 0)
+	ordered := len(acmeListed) - 2 // no mail.example.com, no autoconfig.example.net
+
 	root := filepath.Join(t.TempDir(), "pebble-root.pem")
 	tu.WriteFile(t, root, pebble.Root(t))
 	status, body, issuer, err := curl(t, curlBin, root, pr, "autodiscover.example.net", "/mail/config-v1.1.xml?emailaddress=carol@example.net")
@@ -375,9 +385,28 @@ func TestACMETLSALPN(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(issuer, "Pebble") {
 		t.Fatalf("autoconfig over HTTPS: %d, issuer %q\n%s", status, issuer, body)
 	}
+	fileRoot := filepath.Join(dir, "file-root.pem")
+	tu.WriteFile(t, fileRoot, ca.PEM)
+	status, body, issuer, err = curl(t, curlBin, fileRoot, pr, "autoconfig.example.net", "/mail/config-v1.1.xml?emailaddress=carol@example.net")
+	if err != nil || status != http.StatusOK || strings.Contains(issuer, "Pebble") {
+		t.Fatalf("the name covered by a file: %d, issuer %q, %v\n%s", status, issuer, err, body)
+	}
+
+	// A reload adds example.info: its names are ordered, nothing else.
+	added := strings.Replace(acmeYAML(p, pebble, storage, nil, files), "domains: [example.com,", "domains: [example.info, example.com,", 1)
+	tu.WriteFile(t, pr.cfg, []byte(added))
+	tu.WaitFor(t, 90*time.Second, func() string { return "example.info not issued after the reload" }, func() bool {
+		_, _, issuer, err := curl(t, curlBin, root, pr, "autoconfig.example.info", "/mail/config-v1.1.xml")
+		return err == nil && strings.Contains(issuer, "Pebble")
+	})
+	pr.waitMissing(t, 0)
+	ordered += 2
 	pr.stop(t)
-	if n := pr.served("tls-alpn-01"); n < len(acmeListed)-1 {
-		t.Errorf("%d TLS-ALPN-01 answers for %d names", n, len(acmeListed)-1)
+	if n := pr.served("tls-alpn-01"); n < ordered {
+		t.Errorf("%d TLS-ALPN-01 answers for %d names", n, ordered)
+	}
+	if regexp.MustCompile(`msg="ordering certificate".* name=autoconfig\.example\.net `).MatchString(pr.log.String()) {
+		t.Error("the name covered by a certificate file was ordered")
 	}
 }
 
