@@ -68,7 +68,17 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if err == nil {
 			*buf = body[:0]
 			if sg := r.currentSigner(); sg != nil {
-				body, err = r.sign(sg, body)
+				// A profile signed before comes from the cache;
+				// a new signature is paid from the client's
+				// budget for expensive answers.
+				signed, cached := r.cachedSignature(sg, body)
+				if !cached {
+					if ok, err := web.Spend(c); !ok {
+						return err
+					}
+					signed, err = r.sign(sg, body)
+				}
+				body = signed
 			}
 		}
 		if err != nil {

@@ -161,6 +161,15 @@ func (r *Renderer) Profile(req Request) ([]byte, error) {
 	return doc, nil
 }
 
+// cachedSignature returns the signed form of doc when the same profile was
+// signed before by sg.
+func (r *Renderer) cachedSignature(sg *Signer, doc []byte) ([]byte, bool) {
+	if p, ok := r.signed.Get(sha256.Sum256(doc)); ok && p.by == sg {
+		return p.der, true
+	}
+	return nil, false
+}
+
 // sign returns the signed form of doc, from the cache when the same
 // profile was signed before. The result never shares memory with doc.
 func (r *Renderer) sign(sg *Signer, doc []byte) ([]byte, error) {

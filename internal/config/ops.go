@@ -33,6 +33,21 @@ type Limits struct {
 	Burst int `yaml:"burst"`
 	// MaxConnections caps concurrent HTTP(S) connections per listener.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerClient caps the connections one client (an IPv4
+	// address, an IPv6 network of IPv6Prefix bits) holds open on a
+	// listener, so that one client cannot take all of MaxConnections.
+	// Counted on the TCP peer; trusted proxies are not counted. 0 takes
+	// the default, a negative value turns the cap off.
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client"`
+	// IPv6Prefix is the prefix length of the IPv6 network counted as one
+	// client by the rate limits and the connection cap.
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// ExpensivePerSecond and ExpensiveBurst are a second budget per
+	// client for answers that cost far more than the others: profiles
+	// signed anew, QR codes drawn anew and /metrics scrapes. 0 takes the
+	// default, a negative rate turns the budget off.
+	ExpensivePerSecond float64 `yaml:"expensive_per_second"`
+	ExpensiveBurst     int     `yaml:"expensive_burst"`
 }
 
 // Defaults of Limits: generous for a mail client (one to five requests per
@@ -41,6 +56,16 @@ const (
 	DefaultRatePerSecond  = 20
 	DefaultBurst          = 50
 	DefaultMaxConnections = 4096
+	// DefaultMaxConnectionsPerClient is a 32nd of the listener's
+	// connections: far more than a browser (6) or a NAT full of mail
+	// clients keeps open, and 32 clients are needed to fill a listener.
+	DefaultMaxConnectionsPerClient = 128
+	DefaultIPv6Prefix              = 64
+	// A signature (RSA: about 2 ms) or a QR code (about 4 ms) at 2 per
+	// second is under 1 % of a CPU per client; a person downloading a
+	// profile or two needs far less than the burst.
+	DefaultExpensivePerSecond = 2
+	DefaultExpensiveBurst     = 20
 )
 
 // Log configures logging.
@@ -56,7 +81,17 @@ type Metrics struct {
 	// PerDomain adds a per-domain request counter. Off by default: with
 	// thousands of domains the label set would be large.
 	PerDomain bool `yaml:"per_domain"`
+	// AllowedNetworks may read /metrics on the HTTP and HTTPS listeners
+	// (nil: DefaultMetricsNetworks; empty: nobody). The separate metrics
+	// listener (listen.metrics) answers everyone who reaches it.
+	AllowedNetworks []string `yaml:"allowed_networks"`
 }
+
+// DefaultMetricsNetworks may read /metrics on the main listeners when
+// metrics.allowed_networks is not set: the host itself. The page tells
+// which domains are served and how busy the service is, and a scrape
+// costs more than any other answer.
+var DefaultMetricsNetworks = []string{"127.0.0.0/8", "::1"}
 
 // WithDefaults returns the limits with the defaults in place of zero
 // values. A negative rate (the limit off) stays as it is.
@@ -69,6 +104,18 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxConnections == 0 {
 		l.MaxConnections = DefaultMaxConnections
+	}
+	if l.MaxConnectionsPerClient == 0 {
+		l.MaxConnectionsPerClient = min(DefaultMaxConnectionsPerClient, max(1, l.MaxConnections/4))
+	}
+	if l.IPv6Prefix == 0 {
+		l.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if l.ExpensivePerSecond == 0 {
+		l.ExpensivePerSecond = DefaultExpensivePerSecond
+	}
+	if l.ExpensiveBurst == 0 {
+		l.ExpensiveBurst = DefaultExpensiveBurst
 	}
 	return l
 }
@@ -135,6 +182,24 @@ func (v *validator) ops(c *Config) {
 	}
 	if c.Limits.MaxConnections < 0 {
 		v.errorf("limits.max_connections", "must not be negative")
+	}
+	l := c.Limits.WithDefaults()
+	if l.MaxConnectionsPerClient > l.MaxConnections && l.MaxConnections > 0 {
+		v.errorf("limits.max_connections_per_client", "%d is more than limits.max_connections (%d)", l.MaxConnectionsPerClient, l.MaxConnections)
+	}
+	if l.IPv6Prefix < 1 || l.IPv6Prefix > 128 {
+		v.errorf("limits.ipv6_prefix", "%d is not a prefix length (1 to 128)", l.IPv6Prefix)
+	}
+	if l.ExpensiveBurst < 0 {
+		v.errorf("limits.expensive_burst", "must not be negative")
+	}
+	if c.Metrics.AllowedNetworks == nil {
+		c.Metrics.AllowedNetworks = append([]string(nil), DefaultMetricsNetworks...)
+	}
+	for i, p := range c.Metrics.AllowedNetworks {
+		if _, err := ParsePrefix(p); err != nil {
+			v.errorf(fmt.Sprintf("metrics.allowed_networks[%d]", i), "%q is not an IP address or CIDR range", p)
+		}
 	}
 	switch c.Log.Format {
 	case "", "text", "json":

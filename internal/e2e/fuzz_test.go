@@ -47,7 +47,7 @@ var validRequests = []string{
 // answer, and no server names in a 404.
 func FuzzHTTP(f *testing.F) {
 	cfg := loadConfig(f)
-	cfg.Limits.RatePerSecond = -1
+	cfg.Limits.RatePerSecond, cfg.Limits.ExpensivePerSecond = -1, -1
 	cfg.TrustedProxies = []string{"198.51.100.0/24"}
 	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -437,7 +437,7 @@ func checkDNS(t *testing.T, c hostileCase, ans, q []byte) {
 }
 
 // TestSlowClientsDoNotStarve: 200 connections stuck in the middle of their
-// headers (slow-loris) and 50 that never speak do not keep ordinary
+// headers (slow-loris) and 50 that never speak, from five addresses, do not keep ordinary
 // clients from being served promptly, and the server cuts every one of
 // them off at the header timeout, leaving no goroutine behind.
 func TestSlowClientsDoNotStarve(t *testing.T) {
@@ -451,7 +451,11 @@ func TestSlowClientsDoNotStarve(t *testing.T) {
 		}
 	}()
 	for i := range 250 {
-		c, err := net.Dial("tcp", srv.Addr().String())
+		// From five addresses, each within its connection cap
+		// (limits.max_connections_per_client); the ordinary client
+		// below is 127.0.0.1.
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%5))}}
+		c, err := d.Dial("tcp", srv.Addr().String())
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}

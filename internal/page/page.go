@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"strings"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/labstack/echo/v4"
 
 	"mailautoconf/internal/address"
@@ -121,11 +122,17 @@ type provider struct {
 type Renderer struct {
 	providers []*provider
 	generic   [2][][]byte // form pages without a provider
+	// qr holds QR codes drawn before, by the URL they hold.
+	qr *lru.Cache[string, []byte]
 }
 
 // NewRenderer prepares the page of every provider of a catalog.
 func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
-	r := &Renderer{providers: make([]*provider, len(cat.Providers))}
+	qr, err := lru.New[string, []byte](QRCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("creating the QR code cache: %w", err)
+	}
+	r := &Renderer{providers: make([]*provider, len(cat.Providers)), qr: qr}
 	for i, p := range cat.Providers {
 		pv := &provider{brand: newBrand(p), groups: groups(p)}
 		forms, err := formPages(pv.brand)
@@ -135,7 +142,6 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 		pv.forms = forms
 		r.providers[i] = pv
 	}
-	var err error
 	if r.generic, err = formPages(nil); err != nil {
 		return nil, fmt.Errorf("rendering the settings page: %w", err)
 	}

@@ -140,6 +140,31 @@ func trimBrackets(h string) string {
 	return h
 }
 
+// QRCacheSize bounds the number of QR codes kept per configuration (about
+// 1 KiB each). Drawing one costs about 4 ms, a thousand times an ordinary
+// answer, and a person tends to load the page, and so the code, more than
+// once.
+const QRCacheSize = 1024
+
+// qrCode returns the QR code PNG holding target: from the cache when it was
+// drawn before, otherwise drawn anew once the client's budget for
+// expensive answers allows it (ok false: a 429 was answered, err is its
+// write error).
+func (r *Renderer) qrCode(c echo.Context, target string) (png []byte, ok bool, err error) {
+	if png, ok := r.qr.Get(target); ok {
+		return png, true, nil
+	}
+	if ok, err := web.Spend(c); !ok {
+		return nil, false, err
+	}
+	png, err = qrcode.Encode(target, qrcode.Medium, QRSize)
+	if err != nil {
+		return nil, false, fmt.Errorf("encoding QR code: %w", err)
+	}
+	r.qr.Add(target, png)
+	return png, true, nil
+}
+
 // QRHandler serves GET /settings/qr.png?emailaddress=…: a QR code holding
 // the absolute URL of the address's Apple profile. The iPhone and iPad
 // camera app offers to open such a code in Safari, the only browser that
@@ -149,20 +174,20 @@ func trimBrackets(h string) string {
 // used to make QR codes of arbitrary text.
 func QRHandler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cat, _ := current()
+		cat, r := current()
 		req := c.Request()
 		s, err := web.ResolveAddress(c, cat)
 		if err != nil {
 			return web.Error(c, err)
 		}
 		target := publicURL(req, cat, s.Address.Domain, ProfilePath, url.Values{"emailaddress": {s.Address.String()}}.Encode())
-		png, err := qrcode.Encode(target, qrcode.Medium, QRSize)
-		if err != nil {
-			return fmt.Errorf("encoding QR code: %w", err)
+		png, ok, err := r.qrCode(c, target)
+		if !ok {
+			return err
 		}
 		h := c.Response().Header()
 		h.Set("Cache-Control", "private, no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
-		return c.Blob(http.StatusOK, "image/png", png)
+		return web.Blob(c, http.StatusOK, "image/png", png)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/metrics"
+	"mailautoconf/internal/redact"
 	"mailautoconf/internal/web"
 )
 
@@ -27,7 +28,11 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	}
 	s.metrics.ObserveRequest(endpoint, outcome, client, elapsed)
 	if info.Domain != "" && st.perDomain && outcome == metrics.OutcomeOK {
-		s.metrics.DomainRequests.WithLabelValues(info.Domain).Inc()
+		// Counted by the configured domain ("*.parent" for any name
+		// under a wildcard entry), never by the name a client sent.
+		if entry := st.Catalog.Entry(info.Domain); entry != "" {
+			s.metrics.DomainRequests.WithLabelValues(entry).Inc()
+		}
 	}
 	h := s.log.Handler()
 	if !h.Enabled(r.Context(), slog.LevelInfo) {
@@ -35,7 +40,7 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	}
 	attrs := [8]slog.Attr{
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", s.logged(r.URL.Path)),
 		slog.Int("status", status),
 		slog.Duration("duration", elapsed),
 		slog.String("client", client),
@@ -65,6 +70,17 @@ func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
 	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 	rec.AddAttrs(attrs[:n]...)
 	_ = h.Handle(r.Context(), rec)
+}
+
+// logged is text from a request as it may be logged: without the local
+// part of any address in it unless log.addresses is on. Paths are where
+// addresses hide: Outlook's /autodiscover/autodiscover.json/v1.0/<address>,
+// and any made-up path a client sends; the query string is never logged.
+func (s *Server) logged(text string) string {
+	if s.State().logAddresses {
+		return text
+	}
+	return redact.Addresses(text)
 }
 
 func outcomeOf(status int) string {

@@ -47,7 +47,7 @@ func (s *Server) front() echo.MiddlewareFunc {
 			if wc == nil {
 				wc = new(web.Context)
 			}
-			wc.Context, wc.Info = c, web.Info{}
+			wc.Context, wc.Info, wc.Budget = c, web.Info{}, s.State().budget()
 			if err := s.guard(wc, next, bodyLimit); err != nil {
 				c.Error(err)
 			}
@@ -69,13 +69,13 @@ func (s *Server) guard(c echo.Context, next echo.HandlerFunc, bodyLimit echo.Mid
 			if r == http.ErrAbortHandler {
 				panic(r)
 			}
-			s.log.Error("panic in handler", "path", c.Request().URL.Path, "panic", fmt.Sprint(r))
+			s.log.Error("panic in handler", "path", s.logged(c.Request().URL.Path), "panic", s.logged(fmt.Sprint(r)))
 			err = echo.NewHTTPError(http.StatusInternalServerError)
 		}
 	}()
 	r := c.Request()
 	if st := s.State(); st.limiter != nil && !s.routeOf.Ops(c.Path()) {
-		if denied, err := st.limiter.deny(c, st.proxies.clientIPString(r)); denied {
+		if denied, err := st.limiter.deny(c, st.clientKey(r)); denied {
 			return err
 		}
 	}

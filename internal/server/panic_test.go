@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -49,5 +50,41 @@ func TestPanicIsAnsweredLoggedAndCounted(t *testing.T) {
 	}
 	if n := m.GetCounter().GetValue(); n != 1 {
 		t.Errorf("requests counted as errors: %v, want 1", n)
+	}
+}
+
+// TestErrorLogsRedactAddresses: the log lines of a panic and of a server
+// error name the path, and whatever the panic or the error says, without
+// the local part of an address (log.addresses off).
+func TestErrorLogsRedactAddresses(t *testing.T) {
+	cfg, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	s, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.echo.GET("/boom/*", func(c echo.Context) error { panic("no settings for " + c.Param("*")) })
+	s.echo.GET("/fail/*", func(c echo.Context) error { return fmt.Errorf("no settings for %s", c.Param("*")) })
+	for _, target := range []string{"/boom/jane.doe@example.com", "/fail/jane.doe%40example.com"} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("%s: status %d, want 500", target, rec.Code)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`"msg":"panic in handler","path":"/boom/*@example.com","panic":"no settings for *@example.com"`,
+		`"msg":"request failed","method":"GET","path":"/fail/*@example.com","err":"no settings for *@example.com"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "jane") {
+		t.Errorf("a local part is logged:\n%s", out)
 	}
 }

@@ -49,7 +49,7 @@ func (s *Server) routes() (*echo.Echo, error) {
 		route.HandleStyle:            page.StyleHandler,
 		route.HandleHealthz:          s.healthz,
 		route.HandleReadyz:           s.readyz,
-		route.HandleMetrics:          echo.WrapHandler(s.metricsHandler()),
+		route.HandleMetrics:          s.metricsRoute,
 	}
 	for _, rt := range route.Table() {
 		h, ok := handlers[rt.Handler]
@@ -80,7 +80,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		}
 	}
 	if code >= 500 {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		s.log.Error("request failed", "method", c.Request().Method, "path", s.logged(c.Request().URL.Path), "err", s.logged(err.Error()))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)

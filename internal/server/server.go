@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 
 	"mailautoconf/internal/acme"
 	"mailautoconf/internal/config"
+	"mailautoconf/internal/filewatch"
+	"mailautoconf/internal/limit"
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
@@ -51,6 +54,10 @@ type Options struct {
 	// PollInterval is how often the configuration and certificate files
 	// are checked for changes; default 2s.
 	PollInterval time.Duration
+	// Settle is how long a changed configuration file must stay the
+	// same (size, modification time and content) before it is loaded;
+	// default 500ms.
+	Settle time.Duration
 	// Timeouts override the HTTP timeouts (zero fields keep the defaults).
 	Timeouts Timeouts
 	// Reloaded, when set, is called after a reload put a new
@@ -105,8 +112,8 @@ type Server struct {
 	signer *acmeSigner
 
 	listeners []*listener
-	hup       chan os.Signal // SIGHUP, registered in Listen
-	stamp     string         // the configuration file's version at Listen
+	hup       chan os.Signal     // SIGHUP, registered in Listen
+	file      *filewatch.Watcher // the configuration file, from Listen on; nil for the demo
 	dns       *dnsListeners
 }
 
@@ -116,6 +123,9 @@ type listener struct {
 	ln    net.Listener
 	srv   *http.Server
 	conns *connLimit // limits.max_connections, changed on reload
+	// clients caps the connections of each client (see limit.Listener;
+	// limits.max_connections_per_client, changed on reload).
+	clients *limit.Listener
 }
 
 // New creates a server for a configuration. It does not listen yet.
@@ -125,6 +135,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = 500 * time.Millisecond
 	}
 	opts.Timeouts.defaults()
 	for _, a := range []struct {
@@ -197,12 +210,16 @@ func (s *Server) Listen() error {
 			s.closeListeners()
 			return fmt.Errorf("listening for %s on %s: %w", name, addr, err)
 		}
-		conns := newConnLimit(s.State().limits.MaxConnections)
+		// The per-client cap sits inside the listener's: a connection
+		// it refuses is closed before it takes a slot for long.
+		lim := s.State().limits
+		clients := limit.NewListener(ln, lim.MaxConnectionsPerClient, s.connClient)
+		conns := newConnLimit(lim.MaxConnections)
 		srv := s.newHTTPServer(h)
 		if tlsConfig != nil {
 			srv.TLSConfig = tlsConfig
 		}
-		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(ln), srv: srv, conns: conns})
+		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(clients), srv: srv, conns: conns, clients: clients})
 		return nil
 	}
 	if err := open("http", s.opts.HTTPAddr, s.plainHandler(), nil); err != nil {
@@ -214,7 +231,7 @@ func (s *Server) Listen() error {
 		}
 	}
 	if s.opts.MetricsAddr != "" {
-		if err := open("metrics", s.opts.MetricsAddr, s.metricsHandler(), nil); err != nil {
+		if err := open("metrics", s.opts.MetricsAddr, s.metricsListenerHandler(), nil); err != nil {
 			return err
 		}
 	}
@@ -232,6 +249,19 @@ func (s *Server) Listen() error {
 		return err
 	}
 	return nil
+}
+
+// connClient is the client a TCP peer's connections count for, or false
+// for a trusted proxy: every client behind it comes through its
+// connections, so it must not be held to one client's share (the proxy
+// limits its own clients; the rate limit still counts each of them by
+// X-Forwarded-For).
+func (s *Server) connClient(peer netip.Addr) (netip.Addr, bool) {
+	st := s.State()
+	if st.proxies.isTrusted(peer) {
+		return netip.Addr{}, false
+	}
+	return limit.Key(peer, st.limits.IPv6Prefix), true
 }
 
 func (s *Server) closeListeners() {

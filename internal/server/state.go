@@ -15,7 +15,7 @@ import (
 	"mailautoconf/autodiscover"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/dnsserver"
-	"mailautoconf/internal/metrics"
+	"mailautoconf/internal/limit"
 	"mailautoconf/internal/page"
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
@@ -42,7 +42,12 @@ type State struct {
 	// What the HTTP front reads per request.
 	proxies *proxies
 	limiter *rateLimiter // nil when the rate limit is off
-	limits  config.Limits
+	// expensive is the budget for expensive answers (web.Budget), nil
+	// when off.
+	expensive *rateLimiter
+	// metricsNets may read /metrics on the main listeners.
+	metricsNets networks
+	limits      config.Limits
 	// logAddresses logs whole addresses (log.addresses).
 	logAddresses bool
 	// perDomain counts requests per domain (metrics.per_domain).
@@ -84,10 +89,20 @@ func NewState(cfg *config.Config, extra ...settings.Domain) (*State, error) {
 		return nil, err
 	}
 	limits := cfg.Limits.WithDefaults()
+	nets := cfg.Metrics.AllowedNetworks
+	if nets == nil {
+		nets = config.DefaultMetricsNetworks
+	}
+	mn, err := parseNetworks(nets)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.allowed_networks: %w", err)
+	}
 	return &State{
 		Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, DNS: zones, Page: pg,
 		proxies:      px,
-		limiter:      newRateLimiter(limits),
+		limiter:      newRateLimiter(limits.RatePerSecond, limits.Burst),
+		expensive:    newRateLimiter(limits.ExpensivePerSecond, limits.ExpensiveBurst),
+		metricsNets:  mn,
 		limits:       limits,
 		logAddresses: cfg.Log.Addresses,
 		perDomain:    cfg.Metrics.PerDomain,
@@ -115,20 +130,43 @@ type rateLimiter struct {
 
 // newRateLimiter returns the limiter of limits (with defaults), nil when
 // the limit is off.
-func newRateLimiter(l config.Limits) *rateLimiter {
-	if l.RatePerSecond < 0 {
+func newRateLimiter(perSecond float64, burst int) *rateLimiter {
+	if perSecond <= 0 {
 		return nil
 	}
 	return &rateLimiter{
-		rate:  l.RatePerSecond,
-		burst: l.Burst,
+		rate:  perSecond,
+		burst: burst,
 		store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate:      rate.Limit(l.RatePerSecond),
-			Burst:     l.Burst,
+			Rate:      rate.Limit(perSecond),
+			Burst:     burst,
 			ExpiresIn: 3 * time.Minute,
 		}),
-		retry: strconv.Itoa(max(1, int(1/l.RatePerSecond+0.999))),
+		retry: strconv.Itoa(max(1, int(1/perSecond+0.999))),
 	}
+}
+
+// clientKey is the key the rate limits count a request's client under:
+// an IPv4 address or an IPv6 network of limits.ipv6_prefix bits.
+func (st *State) clientKey(r *http.Request) string {
+	return limit.KeyString(st.proxies.clientIPString(r), st.limits.IPv6Prefix)
+}
+
+// stateBudget is the expensive-answer budget of one state (web.Budget).
+type stateBudget struct{ st *State }
+
+// Spend implements web.Budget.
+func (b stateBudget) Spend(r *http.Request) (bool, string) {
+	ok, _ := b.st.expensive.store.Allow(b.st.clientKey(r))
+	return ok, b.st.expensive.retry
+}
+
+// budget returns the expensive-answer budget, nil when it is off.
+func (st *State) budget() web.Budget {
+	if st.expensive == nil {
+		return nil
+	}
+	return stateBudget{st}
 }
 
 // sameAs reports whether two limiters (either may be nil) limit alike.
@@ -145,9 +183,7 @@ func (rl *rateLimiter) deny(c echo.Context, client string) (bool, error) {
 	if ok, _ := rl.store.Allow(client); ok {
 		return false, nil
 	}
-	web.SetOutcome(c, metrics.OutcomeRateLimited)
-	c.Response().Header().Set("Retry-After", rl.retry)
-	return true, c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
+	return true, web.TooManyRequests(c, rl.retry)
 }
 
 // apply builds the state of cfg and the extra domains and puts it in force
@@ -165,10 +201,15 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 	if err := s.signWithACME(st); err != nil {
 		return err
 	}
-	if old := s.state.Load(); old != nil && old.limiter.sameAs(st.limiter) {
+	if old := s.state.Load(); old != nil {
 		// The same limit: clients keep their buckets, so that a reload
 		// is no way around the limit.
-		st.limiter = old.limiter
+		if old.limiter.sameAs(st.limiter) {
+			st.limiter = old.limiter
+		}
+		if old.expensive.sameAs(st.expensive) {
+			st.expensive = old.expensive
+		}
 	}
 	if s.certs == nil {
 		s.certs = &certStore{}
@@ -177,6 +218,10 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 	s.metrics.SetPerDomain(st.perDomain)
 	s.state.Store(st)
 	for _, l := range s.listeners {
+		// The inner (per-client) cap first: raising the listener's cap
+		// releases a waiting Accept at once, and that connection must
+		// meet the new per-client cap, not the old one.
+		l.clients.SetMax(st.limits.MaxConnectionsPerClient)
 		l.conns.setMax(st.limits.MaxConnections)
 	}
 	s.extra = extra

@@ -55,6 +55,10 @@ func Start(t testing.TB, cfg *config.Config, opts server.Options) *Running {
 		// limit configures its own. (0 means the default limit.)
 		cfg.Limits.RatePerSecond = -1
 	}
+	if cfg.Limits.ExpensivePerSecond == 0 {
+		// Likewise for the expensive-answer budget (0: the default).
+		cfg.Limits.ExpensivePerSecond = -1
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

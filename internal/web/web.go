@@ -87,6 +87,47 @@ type Info struct {
 type Context struct {
 	echo.Context
 	Info Info
+	// Budget is the allowance for expensive answers of the request's
+	// client (see Spend); nil: unlimited.
+	Budget Budget
+}
+
+// Budget is what each client may spend on answers that cost far more than
+// the others: a profile signed anew (RSA: about 2 ms), a QR code drawn
+// anew (about 4 ms), a /metrics scrape. An ordinary answer costs a few
+// microseconds, so the request rate limit alone would let one client keep
+// a CPU busy with these.
+type Budget interface {
+	// Spend takes one unit from the budget of r's client. Without one
+	// left it reports false and the Retry-After value (in seconds).
+	Spend(r *http.Request) (ok bool, retryAfter string)
+}
+
+// Spend takes one unit of the request's expensive-answer budget before a
+// handler does such work; handlers call it only when no cached answer
+// saves them the work. When the budget is spent it answers 429 and
+// returns false with the error of writing that answer, which the handler
+// returns.
+func Spend(c echo.Context) (bool, error) {
+	x, ok := c.(*Context)
+	if !ok || x.Budget == nil {
+		return true, nil
+	}
+	if ok, retry := x.Budget.Spend(c.Request()); !ok {
+		return false, TooManyRequests(c, retry)
+	}
+	return true, nil
+}
+
+// TooManyRequests answers 429 with Retry-After and closes the connection
+// after the answer (HTTP/2: GOAWAY): a client over its budget that kept
+// its connection would go on holding a slot of the listener.
+func TooManyRequests(c echo.Context, retryAfter string) error {
+	SetOutcome(c, metrics.OutcomeRateLimited)
+	h := c.Response().Header()
+	h.Set("Retry-After", retryAfter)
+	h.Set("Connection", "close")
+	return c.String(http.StatusTooManyRequests, "too many requests, slow down\n")
 }
 
 // InfoOf returns the Info of a request, or nil when c is not a *Context
