@@ -44,9 +44,12 @@ func (s *Server) startACME() error {
 	return nil
 }
 
-// stopACME ends the certificate manager's background work.
+// stopACME ends the certificate manager's background work: the queue,
+// renewals and orders in flight (what they stored is found again by the
+// next start). Certificates in memory keep serving the handshakes of the
+// drain.
 func (s *Server) stopACME() {
-	if m := s.acme.Swap(nil); m != nil {
+	if m := s.acme.Load(); m != nil {
 		m.Close()
 	}
 }

@@ -336,8 +336,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.ready.Store(false)
 	s.log.Info("shutting down", "drain_timeout", s.opts.Timeouts.Drain)
-	// Orders in flight are cancelled; what they stored is found again
-	// by the next start.
 	s.stopACME()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeouts.Drain)
 	defer cancel()
