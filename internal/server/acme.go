@@ -29,7 +29,8 @@ func (s *Server) startACME() error {
 	if cfg == nil {
 		return nil
 	}
-	opts := acme.Options{HTTPAddr: s.Addr().String(), Logger: s.log, Registerer: s.metrics.Registry}
+	opts := acme.Options{HTTPAddr: s.Addr().String(), Logger: s.log, Registerer: s.metrics.Registry,
+		RenewCheckInterval: s.opts.ACMERenewCheck}
 	if a := s.HTTPSAddr(); a != nil {
 		opts.HTTPSAddr = a.String()
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	Settle time.Duration
 	// Timeouts override the HTTP timeouts (zero fields keep the defaults).
 	Timeouts Timeouts
+	// ACMERenewCheck is how often the managed certificates (tls.acme) are
+	// checked for renewal; certmagic's default, 10 minutes, when zero.
+	ACMERenewCheck time.Duration
 	// Reloaded, when set, is called after a reload put a new
 	// configuration in force (the binary re-tunes the garbage collector
 	// to the new configuration's heap).
