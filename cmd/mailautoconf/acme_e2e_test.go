@@ -449,3 +449,38 @@ func TestACMETwoProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestACMEUnreachable: when the CA cannot be reached the service starts
+// and keeps serving: plain HTTP, HTTPS with the certificate files, and
+// /readyz; the failures are counted.
+func TestACMEUnreachable(t *testing.T) {
+	curlBin := tu.Tool(t, "curl", "curl")
+	bin := buildBinary(t)
+	p := freePorts(t)
+	dir := t.TempDir()
+	ca := tu.NewCA(t)
+	caFile := filepath.Join(dir, "ca.pem")
+	tu.WriteFile(t, caFile, ca.PEM)
+	certFile, keyFile := ca.IssueFiles(t, dir, "file", time.Time{}, "autoconfig.example.com")
+	nowhere := &tu.Pebble{Directory: fmt.Sprintf("https://127.0.0.1:%d/dir", tu.FreePort(t)), CAFile: caFile}
+	pr := startProc(t, bin, p, acmeYAML(p, nowhere, filepath.Join(dir, "acme"), nil,
+		fmt.Sprintf("  certificates: [{cert: %s, key: %s}]\n", certFile, keyFile)))
+	tu.WaitFor(t, 30*time.Second, func() string { return "no order failure counted" }, func() bool {
+		return pr.metric(t, `mailautoconf_acme_failures_total{stage="order"}`) >= 1
+	})
+	status, body, _, err := curl(t, curlBin, caFile, pr, "autoconfig.example.com", "/mail/config-v1.1.xml?emailaddress=alice@example.com")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("HTTPS with the file while the CA is unreachable: %d %v\n%s", status, err, body)
+	}
+	for _, path := range []string{"/readyz", "/mail/config-v1.1.xml?emailaddress=alice@example.com"} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", p.http, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s while the CA is unreachable: %s", path, resp.Status)
+		}
+	}
+	pr.stop(t)
+}
