@@ -352,7 +352,25 @@ func TestACMEServe(t *testing.T) {
 	if n := pebble.Orders(); n != len(acmeListed)+1 {
 		t.Errorf("pebble took %d orders, want %d", n, len(acmeListed)+1)
 	}
+
+	// The challenge path is not limited, so it must answer garbage
+	// cheaply: 404, never 429, however many.
+	for i := range 20 {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/.well-known/acme-challenge/token%d", p.http, i), nil)
+		req.Host = "autoconfig.evil.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("challenge request %d for an unserved name: %s", i, resp.Status)
+		}
+	}
 	b.stop(t)
+	if strings.Contains(b.log.String(), "host=autoconfig.evil.example") {
+		t.Error("challenge requests for an unserved name are logged at info level")
+	}
 }
 
 // TestACMETLSALPN: with the CA's HTTP-01 port closed, the service's

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -108,16 +110,23 @@ func acmeChanged(a, b *config.Config) bool {
 // requests and the manager's pre-check are answered before anything else
 // (the per-client rate limit must not refuse a CA that validates from
 // several places at once, and the Autodiscover redirect to HTTPS must not
-// catch them), everything else goes the usual way. Each answer is logged,
-// instead of an access line: one or two per order, and the first thing to
-// look at when a validation fails.
+// catch them), everything else goes the usual way. Each answer for a name
+// that gets a certificate is logged, instead of an access line: one or two
+// per order, and the first thing to look at when a validation fails.
 func (s *Server) plainHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, challengePrefix) {
 			if m := s.acme.Load(); m != nil {
 				sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 				if m.HandleHTTPChallenge(sw, r) {
-					s.log.Info("ACME challenge", "challenge", "http-01", "host", r.Host, "path", r.URL.Path,
+					// Requests for names that get no certificate
+					// (scanners, floods: the path is not rate
+					// limited) only at debug level.
+					level := slog.LevelDebug
+					if host, _, err := net.SplitHostPort(r.Host); (err == nil && m.Wanted(host)) || m.Wanted(r.Host) {
+						level = slog.LevelInfo
+					}
+					s.log.Log(r.Context(), level, "ACME challenge", "challenge", "http-01", "host", r.Host, "path", r.URL.Path,
 						"status", sw.status, "remote", r.RemoteAddr)
 					return
 				}
@@ -171,7 +180,7 @@ func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 	}
 	cert, err := m.GetCertificate(hello)
 	if err == nil {
-		if isChallenge(hello) {
+		if isChallenge(hello) && hello.Conn != nil {
 			s.log.Info("ACME challenge", "challenge", "tls-alpn-01", "host", hello.ServerName, "remote", hello.Conn.RemoteAddr().String())
 		}
 		return cert, nil
