@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 
 	"mailautoconf/internal/acme"
 	"mailautoconf/internal/config"
@@ -204,10 +205,11 @@ type acmeSigner struct {
 	srv  *Server
 	name string
 
-	mu     sync.Mutex
-	leaf   []byte // the DER of the certificate behind signer
-	signer *mobileconfig.Signer
-	failed []byte // the DER of a certificate that cannot sign (logged once)
+	mu       sync.Mutex
+	leaf     []byte // the DER of the certificate behind signer
+	notAfter time.Time
+	signer   *mobileconfig.Signer
+	failed   []byte // the DER of a certificate that cannot sign (logged once)
 }
 
 func (a *acmeSigner) get() *mobileconfig.Signer {
@@ -225,18 +227,24 @@ func (a *acmeSigner) get() *mobileconfig.Signer {
 	if a.signer != nil && bytes.Equal(a.leaf, der) {
 		return a.signer
 	}
-	if bytes.Equal(a.failed, der) {
-		return a.signer // the previous one while still valid, else nil
-	}
-	sg, err := mobileconfig.NewSigner(*cert)
-	if err != nil {
+	if !bytes.Equal(a.failed, der) {
+		sg, err := mobileconfig.NewSigner(*cert)
+		if err == nil {
+			a.leaf, a.signer, a.notAfter = der, sg, time.Time{}
+			if cert.Leaf != nil {
+				a.notAfter = cert.Leaf.NotAfter
+			}
+			a.srv.log.Info("profiles signed with managed certificate", "name", a.name, "not_after", a.notAfter)
+			return sg
+		}
 		a.failed = der
 		a.srv.log.Error("managed certificate cannot sign profiles", "name", a.name, "err", err)
+	}
+	// The certificate cannot sign: the previous one while it is valid.
+	if a.signer != nil && time.Now().Before(a.notAfter) {
 		return a.signer
 	}
-	a.leaf, a.signer = der, sg
-	a.srv.log.Info("profiles signed with managed certificate", "name", a.name, "not_after", cert.Leaf.NotAfter)
-	return sg
+	return nil
 }
 
 // signWithACME makes a state's profile renderer sign with the managed
