@@ -490,6 +490,19 @@ func TestACMEUnreachable(t *testing.T) {
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("HTTPS with the file while the CA is unreachable: %d %v\n%s", status, err, body)
 	}
+	// A client without SNI gets the file's certificate, and is no
+	// on-demand request for a name.
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p.https), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("handshake without SNI: %v", err)
+	}
+	if leaf := conn.ConnectionState().PeerCertificates[0]; leaf.VerifyHostname("autoconfig.example.com") != nil {
+		t.Errorf("without SNI: certificate for %v", leaf.DNSNames)
+	}
+	conn.Close()
+	if v := pr.metric(t, `mailautoconf_acme_on_demand_denied_total{reason="unserved"}`); v > 0 {
+		t.Errorf("a handshake without SNI counted as a denied on-demand request: %v", v)
+	}
 	for _, path := range []string{"/readyz", "/mail/config-v1.1.xml?emailaddress=alice@example.com"} {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", p.http, path))
 		if err != nil {

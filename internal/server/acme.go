@@ -173,7 +173,9 @@ func (s *Server) tlsConfig() *tls.Config {
 // name gets a handshake and a clear name mismatch rather than an alert.
 func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	m := s.acme.Load()
-	if m == nil {
+	if m == nil || hello.ServerName == "" {
+		// Without SNI (health checks, clients dialling an address)
+		// there is no name to manage: the first file, if any.
 		return s.certs.getCertificate(hello)
 	}
 	if c := s.certs.match(hello.ServerName); c != nil && !isChallenge(hello) {
