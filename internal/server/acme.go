@@ -118,6 +118,12 @@ func (s *Server) plainHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, challengePrefix) {
 			if m := s.acme.Load(); m != nil {
+				// A trusted proxy that rewrote Host names the
+				// CA's in X-Forwarded-Host (ServeHTTP does the
+				// same for every other request).
+				if px := s.State().proxies; px.fromProxy(r) {
+					r.Host = px.host(r)
+				}
 				sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 				if m.HandleHTTPChallenge(sw, r) {
 					// Requests for names that get no certificate

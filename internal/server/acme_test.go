@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,4 +97,52 @@ providers:
 		s := signer()
 		return s != "" && s != first
 	})
+}
+
+// TestChallengeBehindProxy: a challenge request forwarded by a trusted
+// proxy that rewrote Host is taken for the name in X-Forwarded-Host; from
+// anyone else that header is ignored. The log tells which name the
+// service took (no CA is needed: the token is unknown either way).
+func TestChallengeBehindProxy(t *testing.T) {
+	dir := t.TempDir()
+	ca := tu.NewCA(t)
+	caFile := filepath.Join(dir, "ca.pem")
+	tu.WriteFile(t, caFile, ca.PEM)
+	yaml := fmt.Sprintf(`
+tls:
+  acme: {directory: "https://127.0.0.1:%d/dir", ca_roots: [%s], storage: %s, precheck: false}
+providers:
+  - id: mail.example.com
+    domains: [example.com]
+    servers:
+      - {type: imap, host: imap.example.com}
+      - {type: smtp, host: smtp.example.com}
+`, tu.FreePort(t), caFile, filepath.Join(dir, "acme"))
+	for _, tc := range []struct {
+		name    string
+		trusted string
+		want    bool
+	}{
+		{"trusted proxy", "trusted_proxies: [127.0.0.1]\n", true},
+		{"untrusted client", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse(filepath.Join(dir, "proxy.yaml"), []byte(tc.trusted+yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := &tu.LogBuffer{}
+			srv := tu.Start(t, cfg, server.Options{Logger: logs.Logger()})
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/.well-known/acme-challenge/some-token", nil)
+			req.Host = "backend.internal"
+			req.Header.Set("X-Forwarded-Host", "autoconfig.example.com")
+			if r := tu.Do(t, req); r.StatusCode != http.StatusNotFound {
+				t.Fatalf("unknown token: %d", r.StatusCode)
+			}
+			got := strings.Contains(logs.String(), `msg="ACME challenge" challenge=http-01 host=autoconfig.example.com`)
+			if got != tc.want {
+				t.Errorf("challenge taken for autoconfig.example.com: %v, want %v\n%s", got, tc.want, logs)
+			}
+		})
+	}
 }
