@@ -126,15 +126,31 @@ func check(args []string, stdout, stderr io.Writer) int {
 	// Render everything serve would render: this also loads and checks the
 	// signing certificate and the TLS certificates (key matches, not
 	// expired), so check catches what would make serve fail.
-	if _, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
 	}
-	n := 0
+	n, wild := 0, 0
 	for _, p := range cfg.Providers {
 		n += len(p.Domains)
+		for _, d := range p.Domains {
+			if strings.HasPrefix(d, "*.") {
+				wild++
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	if a := cfg.TLS.ACME; a != nil {
+		// What serve will ask the CA for, so that an operator sees
+		// the count before the first order (the CA's limits).
+		names := srv.ManagedNames()
+		fmt.Fprintf(stdout, "%s: tls.acme: %d name(s) obtained in advance from %s", *path, len(names), a.Directory)
+		if wild > 0 && a.OnDemandEnabled() {
+			fmt.Fprintf(stdout, ", names under %d *.parent domain(s) on demand", wild)
+		}
+		fmt.Fprintf(stdout, "; storage %s\n", a.Storage)
+	}
 	// Everything else is rebuilt by a reload; say which keys are not, so
 	// that an operator who changed one knows to restart.
 	var keys []string

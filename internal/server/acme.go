@@ -94,6 +94,23 @@ func acmeNames(st *State, covered func(string) bool) acme.Names {
 	return acme.Names{Listed: list, Served: st.Catalog.ServesHost, Covered: covered}
 }
 
+// ManagedNames are the names tls.acme obtains in advance for the
+// configuration in force (none without tls.acme): what `check` reports.
+// Names a certificate file covers are left out.
+func (s *Server) ManagedNames() []string {
+	st := s.State()
+	if st.Catalog.Config.TLS.ACME == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range acmeNames(st, s.certs.covers).Listed {
+		if !s.certs.covers(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // acmeChanged reports whether tls.acme differs between two configurations
 // in anything but its names: the manager is started with the section of
 // the start, the names follow every reload.
