@@ -85,16 +85,16 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		body, err := r.Unsigned((*buf)[:0], Request{Settings: s, Protocol: proto, Name: name, DAV: dav})
 		if err == nil {
 			*buf = body[:0]
-			if r.signer != nil {
+			if sg := r.currentSigner(); sg != nil {
 				// A profile signed before comes from the cache;
 				// a new signature is paid from the client's
 				// budget for expensive answers.
-				signed, cached := r.cachedSignature(body)
+				signed, cached := r.cachedSignature(sg, body)
 				if !cached {
 					if ok, err := web.Spend(c); !ok {
 						return err
 					}
-					signed, err = r.sign(body)
+					signed, err = r.sign(sg, body)
 				}
 				body = signed
 			}

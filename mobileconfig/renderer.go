@@ -33,7 +33,18 @@ type Renderer struct {
 	first  []int
 	ns     []uuid.UUID // per provider, the namespace of its UUIDs
 	signer *Signer
-	signed *lru.Cache[[sha256.Size]byte, []byte]
+	// source, when set, gives the signer per request instead of signer:
+	// a managed certificate that is renewed while the renderer lives, or
+	// not obtained yet (nil: the profile goes out unsigned).
+	source func() *Signer
+	signed *lru.Cache[[sha256.Size]byte, signedProfile]
+}
+
+// signedProfile is a cached signature and the signer that made it: after a
+// renewal the same profile is signed anew.
+type signedProfile struct {
+	by  *Signer
+	der []byte
 }
 
 // NewRenderer renders every provider once and loads the signing
@@ -56,11 +67,9 @@ func newRenderer(cat *settings.Catalog, signer *Signer) (*Renderer, error) {
 		signer:  signer,
 	}
 	if signer != nil {
-		c, err := lru.New[[sha256.Size]byte, []byte](SignedCacheSize)
-		if err != nil {
-			return nil, fmt.Errorf("creating the signed-profile cache: %w", err)
+		if err := r.newCache(); err != nil {
+			return nil, err
 		}
-		r.signed = c
 	}
 	for i, p := range cat.Providers {
 		r.ns[i] = uuid.NewSHA1(uuid.NameSpaceDNS, []byte(p.ID))
@@ -125,6 +134,36 @@ func compile(p *settings.Provider, proto string, named, dav bool) (*tmpl.Templat
 	return t, nil
 }
 
+func (r *Renderer) newCache() error {
+	c, err := lru.New[[sha256.Size]byte, signedProfile](SignedCacheSize)
+	if err != nil {
+		return fmt.Errorf("creating the signed-profile cache: %w", err)
+	}
+	r.signed = c
+	return nil
+}
+
+// SignWith makes the renderer ask source for the signer of every profile
+// (signing.acme_name: the managed certificate, which is renewed while the
+// configuration stays). A nil signer means none yet: the profile is served
+// unsigned, as iOS and macOS accept it ("Not Verified"), rather than not at
+// all. Call it before the renderer serves.
+func (r *Renderer) SignWith(source func() *Signer) error {
+	r.source = source
+	if r.signed == nil {
+		return r.newCache()
+	}
+	return nil
+}
+
+// currentSigner is the signer of the next profile, nil for none.
+func (r *Renderer) currentSigner() *Signer {
+	if r.source != nil {
+		return r.source()
+	}
+	return r.signer
+}
+
 // Request is what one profile is made for.
 type Request struct {
 	Settings settings.Settings // with an address
@@ -143,30 +182,36 @@ type Request struct {
 // certificate.
 func (r *Renderer) Profile(req Request) ([]byte, error) {
 	doc, err := r.Unsigned(nil, req)
-	if err != nil || r.signer == nil {
+	if err != nil {
 		return doc, err
 	}
-	return r.sign(doc)
+	if sg := r.currentSigner(); sg != nil {
+		return r.sign(sg, doc)
+	}
+	return doc, nil
 }
 
 // cachedSignature returns the signed form of doc when the same profile was
-// signed before.
-func (r *Renderer) cachedSignature(doc []byte) ([]byte, bool) {
-	return r.signed.Get(sha256.Sum256(doc))
+// signed before by sg.
+func (r *Renderer) cachedSignature(sg *Signer, doc []byte) ([]byte, bool) {
+	if p, ok := r.signed.Get(sha256.Sum256(doc)); ok && p.by == sg {
+		return p.der, true
+	}
+	return nil, false
 }
 
 // sign returns the signed form of doc, from the cache when the same
 // profile was signed before. The result never shares memory with doc.
-func (r *Renderer) sign(doc []byte) ([]byte, error) {
+func (r *Renderer) sign(sg *Signer, doc []byte) ([]byte, error) {
 	key := sha256.Sum256(doc)
-	if b, ok := r.signed.Get(key); ok {
-		return b, nil
+	if p, ok := r.signed.Get(key); ok && p.by == sg {
+		return p.der, nil
 	}
-	b, err := r.signer.Sign(doc)
+	b, err := sg.Sign(doc)
 	if err != nil {
 		return nil, err
 	}
-	r.signed.Add(key, b)
+	r.signed.Add(key, signedProfile{by: sg, der: b})
 	return b, nil
 }
 

@@ -132,9 +132,14 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
 	}
-	n := 0
+	n, wild := 0, 0
 	for _, p := range cfg.Providers {
 		n += len(p.Domains)
+		for _, d := range p.Domains {
+			if strings.HasPrefix(d, "*.") {
+				wild++
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
 	// Not an error (every other client is served), but easy to miss:
@@ -144,6 +149,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 		if st.PACC.For(p) == nil {
 			fmt.Fprintf(stdout, "%s: providers[%d] (%s): no PACC document: %v\n", *path, i, p.ID, pacc.ErrNothing)
 		}
+	}
+	if a := cfg.TLS.ACME; a != nil {
+		// What serve will ask the CA for, so that an operator sees
+		// the count before the first order (the CA's limits).
+		names := srv.ManagedNames()
+		fmt.Fprintf(stdout, "%s: tls.acme: %d name(s) obtained in advance from %s", *path, len(names), a.Directory)
+		if wild > 0 && a.OnDemandEnabled() {
+			fmt.Fprintf(stdout, ", names under %d *.parent domain(s) on demand", wild)
+		}
+		fmt.Fprintf(stdout, "; storage %s\n", a.Storage)
 	}
 	// Everything else is rebuilt by a reload; say which keys are not, so
 	// that an operator who changed one knows to restart.

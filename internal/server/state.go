@@ -206,6 +206,9 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 	if err != nil {
 		return err
 	}
+	if err := s.signWithACME(st); err != nil {
+		return err
+	}
 	if old := s.state.Load(); old != nil {
 		// The same limit: clients keep their buckets, so that a reload
 		// is no way around the limit.
@@ -230,6 +233,7 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 		l.conns.setMax(st.limits.MaxConnections)
 	}
 	s.extra = extra
+	s.updateACME(st)
 	s.metrics.Domains.Set(float64(st.Domains()))
 	for _, sk := range st.Catalog.Skipped() {
 		s.log.Warn("domain not served", "domain", sk.Domain.Name, "provider", sk.Domain.Provider, "reason", sk.Reason)
@@ -267,7 +271,11 @@ func (s *Server) reload(cfg *config.Config, extra []settings.Domain) error {
 	s.metrics.Reloads.WithLabelValues("success").Inc()
 	s.metrics.LastReloadOK.Set(1)
 	s.metrics.LastReloadTime.SetToCurrentTime()
-	if changed := startOnlyChanges(s.started, cfg); len(changed) > 0 {
+	changed := startOnlyChanges(s.started, cfg)
+	if acmeChanged(s.started, cfg) {
+		changed = append(changed, "tls.acme (but its names)")
+	}
+	if len(changed) > 0 {
 		s.log.Warn("read at start only: restart the service to use the new values", "keys", strings.Join(changed, ", "))
 	}
 	if s.opts.Reloaded != nil {
