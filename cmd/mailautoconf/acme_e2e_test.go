@@ -43,9 +43,9 @@ const acmeProviders = `providers:
 // acmeListed are the names the service obtains in advance for
 // acmeProviders and tls.acme.names: [mail.example.com].
 var acmeListed = []string{
-	"autoconfig.example.com", "autodiscover.example.com",
-	"autoconfig.example.net", "autodiscover.example.net",
-	"autoconfig.example.org", "autodiscover.example.org",
+	"autoconfig.example.com", "autodiscover.example.com", "ua-auto-config.example.com",
+	"autoconfig.example.net", "autodiscover.example.net", "ua-auto-config.example.net",
+	"autoconfig.example.org", "autodiscover.example.org", "ua-auto-config.example.org",
 	"mail.example.com",
 }
 
@@ -418,7 +418,7 @@ func TestACMETLSALPN(t *testing.T) {
 		return err == nil && strings.Contains(issuer, "Pebble")
 	})
 	pr.waitMissing(t, 0)
-	ordered += 2
+	ordered += 3 // autoconfig., autodiscover. and ua-auto-config.example.info
 	pr.stop(t)
 	if n := pr.served("tls-alpn-01"); n < ordered {
 		t.Errorf("%d TLS-ALPN-01 answers for %d names", n, ordered)

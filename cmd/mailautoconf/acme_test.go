@@ -24,7 +24,7 @@ func TestCheckACME(t *testing.T) {
 	if code := run([]string{"check", "--config", good}, &out, &errb); code != 0 {
 		t.Fatalf("check good: exit %d: %s", code, errb.String())
 	}
-	if want := good + ": tls.acme: 3 name(s) obtained in advance from https://acme-v02.api.letsencrypt.org/directory; storage " + filepath.Join(dir, "acme") + "\n"; !strings.Contains(out.String(), want) {
+	if want := good + ": tls.acme: 4 name(s) obtained in advance from https://acme-v02.api.letsencrypt.org/directory; storage " + filepath.Join(dir, "acme") + "\n"; !strings.Contains(out.String(), want) {
 		t.Errorf("check said\n%s\nwant\n%s", out.String(), want)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "acme")); err == nil {
