@@ -29,6 +29,8 @@ package autoconfig
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/beevik/etree"
 	"github.com/labstack/echo/v4"
@@ -46,6 +48,12 @@ const (
 	slotAddress
 	slotLocal
 	slotAddrDomain
+	// The local part and the address percent-encoded as a path segment,
+	// for the %EMAIL…% placeholders in the path of a calendar or address
+	// book URL (config.ServiceURL.Expand): an address may hold "/", "?"
+	// or "#". Used only by providers with CalDAV or CardDAV.
+	slotPathAddress
+	slotPathLocal
 	numSlots
 )
 
@@ -108,8 +116,46 @@ func Document(p *settings.Provider) *etree.Document {
 		e.CreateElement("authURL").SetText(o.AuthURL)
 		e.CreateElement("tokenURL").SetText(o.TokenURL)
 	}
+	davElements(root, p)
 	doc.Indent(2)
 	return doc
+}
+
+// davElements adds the provider's address book and calendar in the form
+// deployed in ISPDB entries and described by the format's wiki page:
+// <addressBook type="carddav"> and <calendar type="caldav"> under
+// clientConfig, each with username, authentication and serverURL (the
+// mailmaint autoconfig draft writes <url>; no client reads that yet).
+//
+// Client quirks: Thunderbird's reader (readFromXML.sys.mjs) and Thunderbird
+// for Android's (RealAutoconfigParser.kt) read only emailProvider and skip
+// both elements; Thunderbird finds address books through the
+// _carddavs._tcp records instead. They are written for the other readers
+// and for people, and cost the two clients nothing. A provider without
+// CalDAV and CardDAV gets no element, so its document is unchanged. JMAP
+// has no element a 1.1 reader accepts and is left to PACC.
+func davElements(root *etree.Element, p *settings.Provider) {
+	for _, d := range []struct {
+		tag, typ string
+		svc      *settings.Service
+	}{{"addressBook", "carddav", p.CardDAV}, {"calendar", "caldav", p.CalDAV}} {
+		if d.svc == nil {
+			continue
+		}
+		e := root.CreateElement(d.tag)
+		e.CreateAttr("type", d.typ)
+		e.CreateElement("username").SetText(tmpl.Login(d.svc.Username, slotAddress, slotLocal, slotAddrDomain))
+		for _, a := range d.svc.Authentication {
+			e.CreateElement("authentication").SetText(a)
+		}
+		// The mailbox's own URL; %EMAILDOMAIN% may also be in the host
+		// name, where the A-label domain needs no encoding.
+		e.CreateElement("serverURL").SetText(strings.NewReplacer(
+			settings.PlaceholderAddress, tmpl.Marker(slotPathAddress),
+			settings.PlaceholderLocal, tmpl.Marker(slotPathLocal),
+			settings.PlaceholderDomain, tmpl.Marker(slotAddrDomain),
+		).Replace(d.svc.URL.Template))
+	}
 }
 
 // Renderer holds the compiled document of every provider of a catalog.
@@ -167,12 +213,18 @@ func (r *Renderer) Append(dst []byte, s settings.Settings) []byte {
 		dst = make([]byte, 0, t.Size()+128)
 	}
 	if s.Address == nil {
-		return t.Append(dst, s.Domain, settings.PlaceholderAddress, settings.PlaceholderLocal, settings.PlaceholderDomain)
+		return t.Append(dst, s.Domain, settings.PlaceholderAddress, settings.PlaceholderLocal, settings.PlaceholderDomain,
+			settings.PlaceholderAddress, settings.PlaceholderLocal)
 	}
 	// Login names are those of the mailbox: for an alias domain, the
 	// canonical address (see settings.Settings.Expand).
 	a := s.Canonical()
-	return t.Append(dst, s.Domain, tmpl.EscapeXML(a.String()), tmpl.EscapeXML(a.Local), a.Domain)
+	addr := a.String()
+	var pathAddr, pathLocal string
+	if s.Provider.CalDAV != nil || s.Provider.CardDAV != nil {
+		pathAddr, pathLocal = tmpl.EscapeXML(url.PathEscape(addr)), tmpl.EscapeXML(url.PathEscape(a.Local))
+	}
+	return t.Append(dst, s.Domain, tmpl.EscapeXML(addr), tmpl.EscapeXML(a.Local), a.Domain, pathAddr, pathLocal)
 }
 
 // ContentType is what Thunderbird expects; it also accepts text/xml.

@@ -77,6 +77,13 @@ func reverseDNS(host string) string {
 // markers for the request's values. It is a pure function of its arguments;
 // withName says whether the sender's name is included.
 func Document(p *settings.Provider, protocol string, withName bool) (*Profile, error) {
+	return DocumentDAV(p, protocol, withName, false)
+}
+
+// DocumentDAV is Document with, when dav is set, the provider's calendar
+// and contacts payloads after the mail payload (see dav.go); a provider
+// without CalDAV and CardDAV gets the mail profile either way.
+func DocumentDAV(p *settings.Provider, protocol string, withName, dav bool) (*Profile, error) {
 	in, ok := pick(p, protocol)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", protocol, ErrNoServer)
@@ -113,8 +120,8 @@ func Document(p *settings.Provider, protocol string, withName bool) (*Profile, e
 	if withName {
 		mail.EmailAccountName = tmpl.Marker(slotName)
 	}
-	return &Profile{
-		PayloadContent:      []MailPayload{mail},
+	prof := &Profile{
+		PayloadContent:      []any{mail},
 		PayloadDescription:  "Sets up the mailbox " + addr + " in Mail. You will be asked for its password.",
 		PayloadDisplayName:  p.DisplayName + " (" + addr + ")",
 		PayloadIdentifier:   ident,
@@ -122,5 +129,9 @@ func Document(p *settings.Provider, protocol string, withName bool) (*Profile, e
 		PayloadType:         "Configuration",
 		PayloadUUID:         tmpl.Marker(slotProfileUUID),
 		PayloadVersion:      1,
-	}, nil
+	}
+	if dav && hasDAV(p) {
+		addDAV(prof, p, ident, addr)
+	}
+	return prof, nil
 }

@@ -38,7 +38,20 @@ func checkName(name string) (string, error) {
 	return name, nil
 }
 
-// Handler serves GET /mobileconfig?emailaddress=…[&name=…][&protocol=imap|pop3].
+// parseDAV reads the dav parameter: whether the profile is to carry the
+// provider's calendars and contacts. Off unless asked for, so that every
+// link published before calendars existed keeps its profile.
+func parseDAV(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "no", "false", "off":
+		return false, nil
+	case "1", "yes", "true", "on":
+		return true, nil
+	}
+	return false, errBadRequest{"dav must be 1 (mail, calendars and contacts) or 0 (mail only)"}
+}
+
+// Handler serves GET /mobileconfig?emailaddress=…[&name=…][&protocol=imap|pop3][&dav=1].
 // current returns the catalog and renderer of the configuration in force,
 // so a reload never mixes two configurations within one request.
 func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
@@ -62,24 +75,29 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if name, err = checkName(name); err != nil {
 			return c.String(http.StatusBadRequest, err.Error()+"\n")
 		}
+		davParam, _ := web.Query(req, "dav")
+		dav, err := parseDAV(davParam)
+		if err != nil {
+			return c.String(http.StatusBadRequest, err.Error()+"\n")
+		}
 		// The property list goes into a pooled buffer; the response
 		// writer has copied it when Blob returns. A signed profile is
 		// a new slice (or the cache's), never the buffer.
 		buf := bufs.Get()
 		defer bufs.Put(buf)
-		body, err := r.Unsigned((*buf)[:0], Request{Settings: s, Protocol: proto, Name: name})
+		body, err := r.Unsigned((*buf)[:0], Request{Settings: s, Protocol: proto, Name: name, DAV: dav})
 		if err == nil {
 			*buf = body[:0]
-			if r.signer != nil {
+			if sg := r.currentSigner(); sg != nil {
 				// A profile signed before comes from the cache;
 				// a new signature is paid from the client's
 				// budget for expensive answers.
-				signed, cached := r.cachedSignature(body)
+				signed, cached := r.cachedSignature(sg, body)
 				if !cached {
 					if ok, err := web.Spend(c); !ok {
 						return err
 					}
-					signed, err = r.sign(body)
+					signed, err = r.sign(sg, body)
 				}
 				body = signed
 			}

@@ -3,11 +3,13 @@ package mobileconfig
 // Profile is the top-level dictionary of a configuration profile
 // (Apple's TopLevel schema). Field order is the output order.
 type Profile struct {
-	PayloadContent      []MailPayload `plist:"PayloadContent"`
-	PayloadDescription  string        `plist:"PayloadDescription"`
-	PayloadDisplayName  string        `plist:"PayloadDisplayName"`
-	PayloadIdentifier   string        `plist:"PayloadIdentifier"`
-	PayloadOrganization string        `plist:"PayloadOrganization"`
+	// PayloadContent holds the MailPayload, then a CalDAVPayload and a
+	// CardDAVPayload when the profile carries them.
+	PayloadContent      []any  `plist:"PayloadContent"`
+	PayloadDescription  string `plist:"PayloadDescription"`
+	PayloadDisplayName  string `plist:"PayloadDisplayName"`
+	PayloadIdentifier   string `plist:"PayloadIdentifier"`
+	PayloadOrganization string `plist:"PayloadOrganization"`
 	// PayloadRemovalDisallowed false: the user may always remove the
 	// account again.
 	PayloadRemovalDisallowed bool   `plist:"PayloadRemovalDisallowed"`

@@ -45,32 +45,50 @@ func loadSigner(s config.Signing, now time.Time) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing: loading certificate %s and key %s: %w", s.Certificate, s.Key, err)
 	}
+	var chain []*x509.Certificate
+	if s.Chain != "" {
+		if chain, err = readCertificates(s.Chain); err != nil {
+			return nil, fmt.Errorf("signing: chain: %w", err)
+		}
+	}
+	return newSigner(pair, chain, now, "certificate "+s.Certificate, s.Key)
+}
+
+// NewSigner makes a signer of a certificate the service holds in memory: the
+// managed certificate of signing.acme_name (its chain follows the leaf, the
+// way a TLS server sends it). The checks are those of LoadSigner.
+func NewSigner(pair tls.Certificate) (*Signer, error) {
+	if len(pair.Certificate) == 0 {
+		return nil, errors.New("signing: the certificate is empty")
+	}
+	return newSigner(pair, nil, time.Now(), "managed certificate", "its key")
+}
+
+// newSigner checks a key pair (chain certificates after the leaf, and more
+// in chain) for signing at now; what names the certificate and the key in
+// error messages.
+func newSigner(pair tls.Certificate, chain []*x509.Certificate, now time.Time, what, keyName string) (*Signer, error) {
 	leaf := pair.Leaf
+	var err error
 	if leaf == nil {
 		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("signing: parsing certificate %s: %w", s.Certificate, err)
+			return nil, fmt.Errorf("signing: parsing %s: %w", what, err)
 		}
 	}
 	sg := &Signer{cert: leaf, key: pair.PrivateKey}
 	for i, der := range pair.Certificate[1:] {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("signing: parsing certificate %d of %s: %w", i+2, s.Certificate, err)
+			return nil, fmt.Errorf("signing: parsing certificate %d of %s: %w", i+2, what, err)
 		}
 		sg.chain = append(sg.chain, c)
 	}
-	if s.Chain != "" {
-		chain, err := readCertificates(s.Chain)
-		if err != nil {
-			return nil, fmt.Errorf("signing: chain: %w", err)
-		}
-		sg.chain = append(sg.chain, chain...)
-	}
+	sg.chain = append(sg.chain, chain...)
 	if err := checkValidity(leaf, now); err != nil {
-		return nil, fmt.Errorf("signing: certificate %s: %w", s.Certificate, err)
+		return nil, fmt.Errorf("signing: %s: %w", what, err)
 	}
 	if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
-		return nil, fmt.Errorf("signing: certificate %s: its key usage does not allow digital signatures", s.Certificate)
+		return nil, fmt.Errorf("signing: %s: its key usage does not allow digital signatures", what)
 	}
 	for _, c := range sg.chain {
 		if err := checkValidity(c, now); err != nil {
@@ -92,7 +110,7 @@ func loadSigner(s config.Signing, now time.Time) (*Signer, error) {
 	// One trial signature finds key types the CMS library cannot use now
 	// rather than on the first request.
 	if _, err := sg.Sign([]byte("probe")); err != nil {
-		return nil, fmt.Errorf("signing: trial signature with %s: %w", s.Key, err)
+		return nil, fmt.Errorf("signing: trial signature with %s: %w", keyName, err)
 	}
 	return sg, nil
 }

@@ -97,6 +97,8 @@ func newKinds(srv *server) []*kindStats {
 			[]string{`"Url":"https://autodiscover.example.com/autodiscover/autodiscover.xml"`})},
 		{name: "settings page", weight: 1, do: get("/settings?emailaddress=user{n}@example.com", "", 200,
 			[]string{"imap.example.com"}, "otherprov")},
+		{name: "PACC document", weight: 1, do: get("/.well-known/user-agent-configuration.json", "ua-auto-config.example.net", 200,
+			[]string{`"imap":{"host":"imap.example.com"}`, "Soak Mail"}, "otherprov")},
 		{name: "dns udp SRV", dns: true, weight: 3, do: func(w *worker) (outcome, string) {
 			return w.dnsUDP("_imaps._tcp.example.com.", dns.TypeSRV, dns.RcodeSuccess, "imap.example.com.")
 		}},

@@ -20,7 +20,8 @@ import (
 // and runs every printed command line as it is, in a shell, with the real
 // curl and dig. Each answer is read the way its client reads it: the
 // settings page must carry the address form, the profile and the
-// Autodiscover answer must pass the independent validators, the
+// Autodiscover answer must pass the independent validators, the PACC
+// document pacc.py with the digest from the demo's DNS server, the
 // autoconfig lines must give a valid clientConfig, the unknown domain a
 // 404 and dig the SRV record.
 func TestDemoBanner(t *testing.T) {
@@ -90,6 +91,14 @@ func TestDemoBanner(t *testing.T) {
 		testutil.Validate(t, "mobileconfig.py", profile.Body, "demo.mobileconfig", "--for-address", "alice@example.com")
 	}
 
+	// The DNS server the dig line asks, for the PACC document's digest.
+	var resolver string
+	for _, line := range commands {
+		if m := regexp.MustCompile(`^dig -p (\d+) @(\S+) `).FindStringSubmatch(line); m != nil {
+			resolver = m[2] + ":" + m[1]
+		}
+	}
+
 	// Every command line, run as printed. Each kind of line must be there.
 	seen := map[string]bool{}
 	for _, line := range commands {
@@ -106,6 +115,10 @@ func TestDemoBanner(t *testing.T) {
 				t.Errorf("%s: not alice's settings:\n%s", line, out)
 			}
 			testutil.Validate(t, "autodiscover.py", out, "demo-pox.xml")
+		case strings.Contains(line, "/.well-known/user-agent-configuration.json"):
+			seen["pacc"] = true
+			testutil.Validate(t, "pacc.py", out, "user-agent-configuration.json", "--resolver", resolver, "--domain", "example.com",
+				"--expect-imap", "imap.example.com", "--expect-smtp", "smtp.example.com")
 		case strings.Contains(line, "@unknown.org"):
 			seen["404"] = true
 			if !bytes.HasPrefix(out, []byte("HTTP/1.1 404 ")) {
@@ -118,7 +131,7 @@ func TestDemoBanner(t *testing.T) {
 			t.Errorf("unexpected banner line %q", line)
 		}
 	}
-	for _, k := range []string{"autoconfig", "404", "pox", "dig"} {
+	for _, k := range []string{"autoconfig", "404", "pox", "pacc", "dig"} {
 		if !seen[k] {
 			t.Errorf("the banner has no %s line", k)
 		}

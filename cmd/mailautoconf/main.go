@@ -22,6 +22,7 @@ import (
 	"mailautoconf/internal/directory"
 	"mailautoconf/internal/fastlog"
 	"mailautoconf/internal/server"
+	"mailautoconf/pacc"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
@@ -127,15 +128,39 @@ func check(args []string, stdout, stderr io.Writer) int {
 	// Render everything serve would render: this also loads and checks the
 	// signing certificate and the TLS certificates (key matches, not
 	// expired), so check catches what would make serve fail.
-	if _, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
 	}
-	n := 0
+	n, wild := 0, 0
 	for _, p := range cfg.Providers {
 		n += len(p.Domains)
+		for _, d := range p.Domains {
+			if strings.HasPrefix(d, "*.") {
+				wild++
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d provider(s), %d domain(s)\n", *path, len(cfg.Providers), n)
+	// Not an error (every other client is served), but easy to miss:
+	// PACC can describe only implicit TLS on the standard ports.
+	st := srv.State()
+	for i, p := range st.Catalog.Providers {
+		if st.PACC.For(p) == nil {
+			fmt.Fprintf(stdout, "%s: providers[%d] (%s): no PACC document: %v\n", *path, i, p.ID, pacc.ErrNothing)
+		}
+	}
+	if a := cfg.TLS.ACME; a != nil {
+		// What serve will ask the CA for, so that an operator sees
+		// the count before the first order (the CA's limits).
+		names := srv.ManagedNames()
+		fmt.Fprintf(stdout, "%s: tls.acme: %d name(s) obtained in advance from %s", *path, len(names), a.Directory)
+		if wild > 0 && a.OnDemandEnabled() {
+			fmt.Fprintf(stdout, ", names under %d *.parent domain(s) on demand", wild)
+		}
+		fmt.Fprintf(stdout, "; storage %s\n", a.Storage)
+	}
 	// Everything else is rebuilt by a reload; say which keys are not, so
 	// that an operator who changed one knows to restart.
 	var keys []string
@@ -278,7 +303,8 @@ func tuneGC(log *slog.Logger) {
 const demoPOX = `<Autodiscover><Request><EMailAddress>alice@example.com</EMailAddress></Request></Autodiscover>`
 
 // printDemo prints what a newcomer can try against the demo: one line for
-// each client's view (a person's browser, Thunderbird, Outlook, Apple Mail),
+// each client's view (a person's browser, Thunderbird, Outlook, Apple Mail,
+// PACC),
 // each with the real listening address so that it can be copied as it is.
 func printDemo(w io.Writer, addr string) {
 	fmt.Fprintf(w, `mailautoconf %s is serving the built-in demo configuration (example.com, example.net).
@@ -291,5 +317,6 @@ Try:
   curl 'http://%[2]s/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=bob@example.net'
   curl -i 'http://%[2]s/mail/config-v1.1.xml?emailaddress=bob@unknown.org'
   curl -H 'Content-Type: text/xml' -d '%[3]s' 'http://%[2]s/autodiscover/autodiscover.xml'
+  curl -H 'Host: ua-auto-config.example.com' 'http://%[2]s/.well-known/user-agent-configuration.json'
 `, versionString(), addr, demoPOX)
 }

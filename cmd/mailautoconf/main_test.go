@@ -32,6 +32,19 @@ func TestCheck(t *testing.T) {
 	if !strings.Contains(out.String(), "OK, 1 provider(s), 1 domain(s)") {
 		t.Errorf("check good said %q", out.String())
 	}
+	if strings.Contains(out.String(), "PACC") {
+		t.Errorf("check names PACC for a provider that has a document: %q", out.String())
+	}
+	// A provider PACC cannot describe (STARTTLS only) is named.
+	starttls := filepath.Join(dir, "starttls.yaml")
+	os.WriteFile(starttls, []byte("providers:\n  - id: mail.example.org\n    domains: [example.org]\n    servers:\n      - {type: imap, host: imap.example.org, security: starttls}\n      - {type: smtp, host: smtp.example.org, security: starttls}\n"), 0o644)
+	out.Reset()
+	if code := run([]string{"check", "--config", starttls}, &out, &errb); code != 0 {
+		t.Fatalf("check starttls: exit %d: %s", code, errb.String())
+	}
+	if want := starttls + ": providers[0] (mail.example.org): no PACC document: no server can be described in PACC"; !strings.Contains(out.String(), want) {
+		t.Errorf("check said %q, want %q", out.String(), want)
+	}
 	if !strings.Contains(out.String(), `read at start only (a reload keeps the running values, restart to change them): listen.http="" listen.https="" listen.dns="" listen.metrics="" log.format="" directory=""`) {
 		t.Errorf("check does not name the keys read at start only: %q", out.String())
 	}

@@ -22,7 +22,7 @@ import (
 func TestProbeCommand(t *testing.T) {
 	dir := t.TempDir()
 	ca := testutil.NewCA(t)
-	cert, key := ca.IssueFiles(t, dir, "web", time.Time{}, "autoconfig.example.com", "autodiscover.example.com", "example.com")
+	cert, key := ca.IssueFiles(t, dir, "web", time.Time{}, "autoconfig.example.com", "autodiscover.example.com", "ua-auto-config.example.com", "example.com")
 	caFile := filepath.Join(dir, "ca.pem")
 	testutil.WriteFile(t, caFile, ca.PEM)
 	demo, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "internal", "config", "demo.yaml"))
@@ -51,10 +51,11 @@ func TestProbeCommand(t *testing.T) {
 		stderr   string   // substring of stderr
 	}{
 		{"text", append([]string{"probe", "alice@example.com", "--ca", caFile}, common...), 0,
-			[]string{"CLIENT", "Thunderbird  incoming   imap      imap.example.com  993   tls", "Every client gets a working TLS configuration."}, ""},
+			[]string{"CLIENT", "Thunderbird   incoming   imap      imap.example.com  993   tls", "Every client gets a working TLS configuration."}, ""},
 		// Options before the address work as well.
 		{"options first", append(append([]string{"probe", "--ca", caFile}, common...), "alice@example.com"), 0,
-			[]string{"SRV clients  outgoing   smtp      smtp.example.com  465   tls"}, ""},
+			[]string{"SRV clients   outgoing   smtp      smtp.example.com  465   tls",
+				"PACC clients  outgoing   smtp      smtp.example.com  465   tls"}, ""},
 		// Without the private CA every https answer fails verification.
 		{"untrusted", append([]string{"probe", "alice@example.com"}, common...), 1,
 			[]string{"ERROR    certificate", "problem(s)"}, ""},
@@ -98,7 +99,7 @@ func TestProbeCommand(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out.String())
 		}
-		if !rep.OK || rep.Address != "Alice@example.com" || len(rep.Clients) != 4 || len(rep.Checks) == 0 {
+		if !rep.OK || rep.Address != "Alice@example.com" || len(rep.Clients) != 5 || len(rep.Checks) == 0 {
 			t.Errorf("report %+v", rep)
 		}
 		for _, v := range rep.Clients {

@@ -11,6 +11,7 @@ import (
 	"mailautoconf/internal/directory"
 	"mailautoconf/internal/dnsserver"
 	"mailautoconf/internal/settings"
+	"mailautoconf/pacc"
 )
 
 // records prints the DNS records of the configuration as zone-file lines,
@@ -48,7 +49,14 @@ func records(args []string, stdout, stderr io.Writer) int {
 	for _, sk := range cat.Skipped() {
 		fmt.Fprintf(stderr, "mailautoconf records: %s not served: %s\n", sk.Domain.Name, sk.Reason)
 	}
-	zones, err := dnsserver.New(cat)
+	// The PACC documents are rendered as the server renders them, so
+	// that the _ua-auto-config records vouch for the bytes it serves.
+	pc, err := pacc.NewRenderer(cat)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	zones, err := dnsserver.New(cat, pc)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"mailautoconf/internal/config"
 	"mailautoconf/internal/server"
 	"mailautoconf/internal/testutil"
 )
@@ -93,15 +94,32 @@ func TestRecordsCommand(t *testing.T) {
 }
 
 // The exported zones load into NSD, a real authoritative server, and NSD
-// answers exactly what this server answers.
+// answers exactly what this server answers: for the demo, and for a
+// configuration with calendars, contacts and JMAP (the RFC 6764 SRV and TXT
+// records, and the PACC names).
 func TestRecordsLoadIntoNSD(t *testing.T) {
+	t.Run("demo", func(t *testing.T) {
+		compareWithNSD(t, nil, testutil.Demo(t), []string{"example.com", "example.net"})
+	})
+	t.Run("dav", func(t *testing.T) {
+		path := filepath.Join("testdata", "dav.yaml")
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareWithNSD(t, []string{"--config", path}, cfg, []string{"example.com", "example.org", "other.example"})
+	})
+}
+
+// compareWithNSD loads the zones `records --zone` prints for the domains
+// into NSD and asks NSD and the running server the same questions.
+func compareWithNSD(t *testing.T, configArgs []string, cfg *config.Config, domains []string) {
 	nsd := testutil.Tool(t, "nsd", "nsd")
 	checkzone := testutil.Tool(t, "nsd-checkzone", "nsd")
 	dir := t.TempDir()
-	domains := []string{"example.com", "example.net"}
 	var zones strings.Builder
 	for _, d := range domains {
-		out, errs, code := runCLI(t, "records", "--zone", d)
+		out, errs, code := runCLI(t, append(append([]string{"records"}, configArgs...), "--zone", d)...)
 		if code != 0 {
 			t.Fatalf("records --zone %s: %s", d, errs)
 		}
@@ -146,7 +164,7 @@ remote-control:
 	nsdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	waitDNS(t, nsdAddr, &log, dir)
 
-	srv := testutil.Start(t, testutil.Demo(t), server.Options{DNSAddr: "127.0.0.1:0"})
+	srv := testutil.Start(t, cfg, server.Options{DNSAddr: "127.0.0.1:0"})
 	ours := srv.DNSAddr().String()
 	type q struct {
 		name  string
@@ -160,7 +178,15 @@ remote-control:
 		qs = append(qs,
 			q{"autoconfig." + d + ".", dns.TypeA}, q{"autodiscover." + d + ".", dns.TypeAAAA},
 			q{"_imaps._tcp." + d + ".", dns.TypeTXT}, q{"nothing." + d + ".", dns.TypeSRV},
-			q{d + ".", dns.TypeSOA}, q{d + ".", dns.TypeNS})
+			q{d + ".", dns.TypeSOA}, q{d + ".", dns.TypeNS},
+			q{"ua-auto-config." + d + ".", dns.TypeA}, q{"ua-auto-config." + d + ".", dns.TypeAAAA},
+			q{"_ua-auto-config." + d + ".", dns.TypeTXT}, q{"_ua-auto-config." + d + ".", dns.TypeANY})
+		// Not ANY there: _caldavs._tcp has an SRV and a TXT RRset, and
+		// RFC 8482 lets each server pick the one it answers (NSD the
+		// TXT, this server the SRV record clients look for).
+		for _, s := range []string{"_caldavs", "_carddavs", "_caldav", "_carddav"} {
+			qs = append(qs, q{s + "._tcp." + d + ".", dns.TypeSRV}, q{s + "._tcp." + d + ".", dns.TypeTXT})
+		}
 	}
 	for _, netw := range []string{"udp", "tcp"} {
 		c := &dns.Client{Net: netw, Timeout: 3 * time.Second}

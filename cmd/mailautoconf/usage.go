@@ -13,8 +13,9 @@ const (
 
 Runs the service: autoconfig, Autodiscover, Apple profiles and the settings
 page over HTTP(S), and DNS when --dns or listen.dns is set. Without --config
-it serves the built-in demo configuration. SIGHUP reloads the configuration;
-SIGTERM stops after the requests in flight.
+it serves the built-in demo configuration. With tls.acme it obtains and
+renews the HTTPS certificates of the served names itself, in the background.
+SIGHUP reloads the configuration; SIGTERM stops after the requests in flight.
 
 Options:
 `
@@ -22,7 +23,8 @@ Options:
        mailautoconf check FILE
 
 Validates a configuration file the way serve would load it (certificates
-included). Exit status: 0 when valid, 1 when not, 2 on a usage error.
+included; tls.acme is checked, no CA is contacted). Exit status: 0 when
+valid, 1 when not, 2 on a usage error.
 
 Options:
 `

@@ -31,7 +31,7 @@ func benchPacket(b *testing.B, rl *config.RateLimit) {
 		b.Fatal(err)
 	}
 	cfg.DNS.RateLimit = *rl
-	z, err := New(settings.New(cfg))
+	z, err := newZones(settings.New(cfg))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func FuzzPacket(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	z, err := New(settings.New(cfg))
+	z, err := newZones(settings.New(cfg))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func BenchmarkRespond(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	z, err := New(settings.New(cfg))
+	z, err := newZones(settings.New(cfg))
 	if err != nil {
 		b.Fatal(err)
 	}

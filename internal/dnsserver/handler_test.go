@@ -49,7 +49,7 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := New(settings.New(cfg))
+	z, err := newZones(settings.New(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
+	"mailautoconf/pacc"
 )
 
 // params is the DNS section of one load with its defaults applied and its
@@ -28,10 +29,17 @@ type params struct {
 	// set by New once the zones are known.
 	targets            map[string][]netip.Addr
 	publishUnavailable bool
+	// pacc holds the providers' PACC documents, whose TXT values the
+	// _ua-auto-config records carry; nil publishes none.
+	pacc *pacc.Renderer
+	// dav holds, by provider index, the RFC 6764 services of each
+	// provider, derived once from its caldav and carddav sections.
+	dav [][]davService
 }
 
-// newParams reads the DNS section of a catalog's configuration.
-func newParams(cat *settings.Catalog) *params {
+// newParams reads the DNS section of a catalog's configuration, and takes
+// the PACC documents rendered for the same catalog.
+func newParams(cat *settings.Catalog, pc *pacc.Renderer) *params {
 	d := &cat.Config.DNS
 	p := &params{
 		tcp:                d.ZoneMode() == config.ZoneTCP,
@@ -44,6 +52,13 @@ func newParams(cat *settings.Catalog) *params {
 		serviceCNAME:       d.ServiceTarget(),
 		hosts:              d.HostIPs(),
 		publishUnavailable: d.PublishUnavailable,
+		pacc:               pc,
+		dav:                make([][]davService, len(cat.Providers)),
+	}
+	for _, pv := range cat.Providers {
+		if pv.Index < len(cat.Config.Providers) {
+			p.dav[pv.Index] = davServices(&cat.Config.Providers[pv.Index])
+		}
 	}
 	if len(p.nameservers) == 0 && len(cat.Providers) > 0 {
 		// The demo and small set-ups: the first provider's host.

@@ -194,7 +194,7 @@ func TestSlipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := New(settings.New(cfg))
+	z, err := newZones(settings.New(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,15 @@
 //     implicit-TLS services always get the lower value within a protocol.
 //   - Outlook (and Thunderbird's Exchange support) look up
 //     _autodiscover._tcp and then ask the target over HTTPS on port 443.
-//   - Thunderbird itself does not read SRV records; it needs the
+//   - Thunderbird itself does not read SRV records for mail; it needs the
 //     autoconfig.<domain> host name to resolve, hence the A/AAAA records.
+//     For address books it does read RFC 6764 records (CardDAVUtils:
+//     _carddavs._tcp SRV, then TXT path=), as do DAVx⁵ and other CalDAV
+//     and CardDAV clients.
+//   - PACC clients (draft-ietf-mailmaint-pacc) fetch the document from
+//     ua-auto-config.<domain> and trust it only when its SHA-256 is the d=
+//     of the _ua-auto-config.<domain> TXT record, published here from the
+//     same rendering the HTTP endpoint serves.
 //
 // All answers are encoded once per configuration load (New), per provider
 // rather than per domain (see Zones); a query only looks up its answer and
@@ -23,6 +30,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 
@@ -182,9 +190,35 @@ func domainRecords(d *params, p *settings.Provider, domain string, hostDomain fu
 		RRs:     []dns.RR{srv("_autodiscover._tcp."+fqdn, 0, 0, 443, adTarget)},
 	})
 
-	hosts := Group{Comment: "autoconfig (Thunderbird) and autodiscover (Outlook) host names of this service"}
+	if dav := d.dav[p.Index]; len(dav) > 0 {
+		g := Group{Comment: "calendars and contacts (RFC 6764): CalDAV and CardDAV over TLS, and the context path"}
+		for _, s := range dav {
+			name := s.label + "._tcp." + fqdn
+			g.RRs = append(g.RRs, srv(name, 0, 0, s.port, s.target))
+			if s.path != "" {
+				g.RRs = append(g.RRs, &dns.TXT{Hdr: hdr(name, dns.TypeTXT), Txt: []string{txtEscape("path=" + s.path)}})
+			}
+		}
+		if d.publishUnavailable {
+			// Only https is published (config.ParseServiceURL), so the
+			// plain-HTTP names are "decidedly not available" (RFC 2782).
+			for _, s := range dav {
+				g.RRs = append(g.RRs, srv(strings.TrimSuffix(s.label, "s")+"._tcp."+fqdn, 0, 0, 0, "."))
+			}
+		}
+		groups = append(groups, g)
+	}
+
+	if doc := d.pacc.For(p); doc != nil {
+		groups = append(groups, Group{
+			Comment: "PACC (draft-ietf-mailmaint-pacc): the SHA-256 of https://ua-auto-config." + domain + "/.well-known/user-agent-configuration.json",
+			RRs:     []dns.RR{&dns.TXT{Hdr: hdr("_ua-auto-config."+fqdn, dns.TypeTXT), Txt: []string{doc.TXT()}}},
+		})
+	}
+
+	hosts := Group{Comment: "autoconfig (Thunderbird), autodiscover (Outlook) and ua-auto-config (PACC) host names of this service"}
 	if p.AutodiscoverTarget != "" {
-		hosts.Comment = "autoconfig (Thunderbird) host name of this service; Outlook follows the SRV record to the Autodiscover target"
+		hosts.Comment = "autoconfig (Thunderbird) and ua-auto-config (PACC) host names of this service; Outlook follows the SRV record to the Autodiscover target"
 	}
 	for _, pre := range settings.ServicePrefixes {
 		if pre == "autodiscover." && p.AutodiscoverTarget != "" {
@@ -219,6 +253,54 @@ func domainRecords(d *params, p *settings.Provider, domain string, hostDomain fu
 		groups = append(groups, other)
 	}
 	return groups
+}
+
+// davService is a CalDAV or CardDAV service as RFC 6764 publishes it.
+type davService struct {
+	label  string // "_caldavs", "_carddavs"
+	target string // the SRV target, absolute
+	port   uint16
+	path   string // the context path, for TXT path=
+}
+
+// davServices derives the RFC 6764 services of a provider from its caldav
+// and carddav sections (JMAP has no SRV name). RFC 6764 section 3 names
+// _caldavs._tcp and _carddavs._tcp for HTTP over TLS, which is all a
+// service URL may be; section 4 has the TXT record's path= key give the
+// context path, from which the client finds the mailbox's principal and
+// home collections (section 6), so a URL with placeholders publishes the
+// part before the first one. Left out: a host name holding %EMAILDOMAIN%
+// (it differs per domain, and alias domains share their provider's
+// records, so the name would be that of the alias, which has no server)
+// and an IP address (an SRV target must be a host name, RFC 2782).
+func davServices(cp *config.Provider) []davService {
+	var out []davService
+	for _, s := range cp.Services() {
+		label := map[string]string{config.ServiceCalDAV: "_caldavs", config.ServiceCardDAV: "_carddavs"}[s.Kind]
+		if label == "" {
+			continue
+		}
+		u, err := config.ParseServiceURL(s.URL)
+		if err != nil || u.ContextURL() == "" || isIP(u.Host) {
+			continue
+		}
+		ds := davService{label: label, target: dns.Fqdn(u.Host), port: uint16(u.Port), path: u.Context}
+		if len("path=")+len(ds.path) > 255 {
+			// One character-string holds 255 octets, and clients
+			// (Thunderbird's CardDAVUtils) read only the first one
+			// that starts with "path=": such a path cannot be
+			// published, and clients fall back to /.well-known.
+			ds.path = ""
+		}
+		out = append(out, ds)
+	}
+	return out
+}
+
+// txtEscape writes s in the presentation form the library keeps TXT
+// character-strings in (a backslash before '"' and '\\').
+func txtEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
 }
 
 // addrRRs makes A and AAAA records for addresses.

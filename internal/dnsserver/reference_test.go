@@ -11,6 +11,7 @@ import (
 	"mailautoconf/bench/benchconf"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
+	"mailautoconf/pacc"
 )
 
 // refZones answers queries the straightforward way, as the server did
@@ -40,7 +41,11 @@ func newRef(t testing.TB, cat *settings.Catalog) *refZones {
 			}
 		}
 	}
-	pr := newParams(cat)
+	pc, err := pacc.NewRenderer(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := newParams(cat, pc)
 	apexOf := func(d string) string {
 		if pr.tcp {
 			return "_tcp." + d + "."
@@ -323,6 +328,39 @@ providers:
     servers:
       - {type: imap, host: imap.example.com, security: tls}
       - {type: smtp, host: smtp.example.com}
+`, `
+dns:
+  publish_unavailable: true
+  service_addresses: [192.0.2.1, "2001:db8::1"]
+  hosts: {dav.example.com: [192.0.2.80]}
+providers:
+  - id: mail.example.com
+    domains: [example.com, example.net]
+    aliases: {alias.example: example.com}
+    caldav: {url: "https://dav.example.com/calendars/%EMAILADDRESS%/"}
+    carddav: {url: "https://dav.example.com:8443/card\"books\\x/%EMAILLOCALPART%"}
+    jmap: {url: "https://jmap.example.com/.well-known/jmap"}
+    servers:
+      - {type: imap, host: imap.example.com, security: tls}
+      - {type: smtp, host: smtp.example.com, security: tls}
+  - id: mail.other.example
+    domains: [other.example]
+    caldav: {url: "https://dav.%EMAILDOMAIN%/cal/"}
+    carddav: {url: "https://192.0.2.81/card/"}
+    servers:
+      - {type: imap, host: imap.other.example, security: starttls}
+      - {type: smtp, host: smtp.other.example, security: starttls}
+`, `
+dns:
+  zone: _tcp
+  service_addresses: [192.0.2.1]
+providers:
+  - id: mail.example.com
+    domains: [example.com]
+    caldav: {url: "https://dav.example.com/"}
+    servers:
+      - {type: imap, host: imap.example.com, security: tls}
+      - {type: smtp, host: smtp.example.com, security: tls}
 `}
 
 func referenceSetup(t testing.TB, yaml string) (*Zones, *refZones) {
@@ -338,7 +376,7 @@ func referenceSetup(t testing.TB, yaml string) (*Zones, *refZones) {
 		t.Fatal(err)
 	}
 	cat := settings.New(cfg)
-	z, err := New(cat)
+	z, err := newZones(cat)
 	if err != nil {
 		t.Fatal(err)
 	}

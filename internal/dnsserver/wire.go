@@ -52,7 +52,8 @@ const (
 )
 
 // encoder writes the records of one template. It knows the record types
-// this server publishes (SOA, NS, SRV, A, AAAA, CNAME) and nothing else.
+// this server publishes (SOA, NS, SRV, A, AAAA, CNAME, TXT) and nothing
+// else.
 //
 // Names are compressed like the library compresses them, so that answers
 // have about the same size and are truncated alike: against the question
@@ -168,6 +169,15 @@ func (e *encoder) rr(rr dns.RR) error {
 			return fmt.Errorf("%s: not an IPv6 address", r.AAAA)
 		}
 		e.body = append(e.body, a...)
+	case *dns.TXT:
+		// The character-strings are packed by the library, which
+		// reads the presentation escapes (\" and \\) they are kept
+		// in; a TXT record holds no names to compress.
+		rd, err := txtRData(r)
+		if err != nil {
+			return err
+		}
+		e.body = append(e.body, rd...)
 	default:
 		return fmt.Errorf("record type %s is not published", dns.TypeToString[h.Rrtype])
 	}
@@ -176,6 +186,19 @@ func (e *encoder) rr(rr dns.RR) error {
 	}
 	binary.BigEndian.PutUint16(e.body[rdlen:], uint16(len(e.body)-rdlen-2))
 	return nil
+}
+
+// txtRData is the RDATA of a TXT record in wire form.
+func txtRData(r *dns.TXT) ([]byte, error) {
+	c := *r
+	c.Hdr.Name = "."
+	buf := make([]byte, dns.Len(&c)+16)
+	end, err := dns.PackRR(&c, buf, 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("TXT record of %s: %w", r.Hdr.Name, err)
+	}
+	// The root name (1 octet), type, class, TTL and RDLENGTH (10).
+	return buf[11:end], nil
 }
 
 // name writes a domain name, compressed unless compress is false (SRV

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailautoconf/internal/settings"
+	"mailautoconf/pacc"
 )
 
 // Zones is the immutable lookup structure of one configuration.
@@ -93,10 +94,13 @@ var ErrNotServed = fmt.Errorf("no DNS records are published for this domain")
 // and only the names derived from the domain become apex-relative.
 const templateDomain = "#"
 
-// New derives every zone of a catalog and encodes its answers.
-func New(cat *settings.Catalog) (*Zones, error) {
+// New derives every zone of a catalog and encodes its answers. pc holds the
+// PACC documents rendered for the same catalog (pacc.NewRenderer), whose
+// digests the _ua-auto-config TXT records carry: the very value the HTTP
+// endpoint serves the bytes of. With a nil pc no such record is published.
+func New(cat *settings.Catalog, pc *pacc.Renderer) (*Zones, error) {
 	cfg := cat.Config
-	pr := newParams(cat)
+	pr := newParams(cat, pc)
 	z := &Zones{tcp: pr.tcp, params: pr}
 	n := 0
 	for _, p := range cat.Providers {
@@ -172,7 +176,7 @@ func (z *Zones) targetHosts(cat *settings.Catalog) map[string][]netip.Addr {
 		if t == "" || z.params.hosts[t] != nil || z.closestDomain(t) == "" {
 			continue
 		}
-		if rest, ok := strings.CutPrefix(t, "autoconfig."); ok && z.zones[rest] != nil {
+		if publishedServiceName(t, z) {
 			continue
 		}
 		if rest, ok := strings.CutPrefix(t, "autodiscover."); ok && z.zones[rest] != nil && z.zones[rest].provider.AutodiscoverTarget == "" {
@@ -181,6 +185,21 @@ func (z *Zones) targetHosts(cat *settings.Catalog) map[string][]netip.Addr {
 		out[t] = z.params.serviceAddrs
 	}
 	return out
+}
+
+// publishedServiceName reports whether host is a service name the zones
+// publish anyway for every served domain: autoconfig.<domain> and
+// ua-auto-config.<domain> (autodiscover.<domain> depends on the provider).
+func publishedServiceName(host string, z *Zones) bool {
+	for _, pre := range settings.ServicePrefixes {
+		if pre == "autodiscover." {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(host, pre); ok && z.zones[rest] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // apexOf is the zone apex of a served domain.
@@ -253,7 +272,7 @@ func relName(name, apex string) string {
 
 // anyOrder is the RRset an ANY query gets (RFC 8482 section 4.2: one
 // RRset is enough; the mail records are what anybody would want).
-var anyOrder = []uint16{dns.TypeCNAME, dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeSOA, dns.TypeNS}
+var anyOrder = []uint16{dns.TypeCNAME, dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeSOA, dns.TypeNS}
 
 // encode builds the answers of every name of the template.
 func (t *zone) encode(z *Zones) error {

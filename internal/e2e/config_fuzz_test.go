@@ -26,6 +26,11 @@ func FuzzConfig(f *testing.F) {
 		"    username: \"%EMAILLOCALPART%\"\n    publish_plain: true\n    servers: [{type: imap, host: imap.a.example, port: 143, security: starttls}, {type: pop3, host: pop.a.example}, {type: smtp, host: smtp.a.example, port: 25, security: plain}]\n"))
 	f.Add([]byte("dns: {zone: _tcp, service_cname: svc.example.org, publish_unavailable: true}\nproviders:\n  - id: x.example\n    domains: [x.example]\n    activesync_url: https://eas.x.example/Microsoft-Server-ActiveSync\n" +
 		"    servers: [{type: smtp, host: smtp.x.example, port: 587, security: starttls, weight: 5}, {type: imap, host: imap.x.example}]\n"))
+	f.Add([]byte("providers:\n  - id: d.example\n    domains: [d.example, '*.w.example']\n    aliases: {a.example: d.example}\n" +
+		"    servers: [{type: imap, host: imap.d.example}, {type: smtp, host: smtp.d.example}]\n" +
+		"    caldav: {url: \"https://dav.d.example/cal/%EMAILADDRESS%/\", username: \"%EMAILLOCALPART%\"}\n" +
+		"    carddav: {url: \"https://%EMAILDOMAIN%:8443/card/%EMAILLOCALPART%/x%20y/\", authentication: [http-digest]}\n" +
+		"    jmap: {url: \"https://jmap.d.example/\"}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := config.Parse("fuzz.yaml", data)
 		if err != nil {
@@ -63,6 +68,11 @@ func FuzzConfig(f *testing.F) {
 					t.Fatalf("profile for %s: %v\n%s", d, err, data)
 				}
 				wellFormed(t, "profile", prof, data)
+				prof, err = st.Mobileconfig.Profile(mobileconfig.Request{Settings: s, DAV: true})
+				if err != nil {
+					t.Fatalf("profile with calendars for %s: %v\n%s", d, err, data)
+				}
+				wellFormed(t, "profile with calendars", prof, data)
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"net/http"
 	"net/url"
@@ -148,8 +149,49 @@ func TestEveryClientToldTheSame(t *testing.T) {
 			check("SRV incoming", srvServers(t, dnsAddr, "_imaps", "_imap", "_pop3s", "_pop3"),
 				srvForm(append(slices.Clone(c.ranked["imap"]), c.ranked["pop3"]...)))
 			check("SRV outgoing", srvServers(t, dnsAddr, "_submissions", "_submission"), srvForm(c.ranked["smtp"]))
+
+			// PACC: one host per protocol, reached with implicit TLS
+			// on its standard port, so the most preferred such server.
+			var pacc []endpoint
+			for _, typ := range []string{"imap", "pop3", "smtp"} {
+				for _, e := range c.ranked[typ] {
+					if e.Security == "tls" && e.Port == map[string]int{"imap": 993, "pop3": 995, "smtp": 465}[typ] {
+						pacc = append(pacc, e)
+						break
+					}
+				}
+			}
+			check("PACC", paccServers(t, srv.URL, "example.com"), pacc)
 		})
 	}
+}
+
+// paccServers reads the PACC document of a domain as a PACC client does:
+// each protocol's host, with implicit TLS on the protocol's port.
+func paccServers(t *testing.T, base, domain string) []endpoint {
+	t.Helper()
+	r := testutil.Get(t, base+"/.well-known/user-agent-configuration.json", "ua-auto-config."+domain)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("PACC: %d %s", r.StatusCode, r.Body)
+	}
+	var doc struct {
+		Protocols map[string]struct {
+			Host string `json:"host"`
+		} `json:"protocols"`
+	}
+	if err := json.Unmarshal(r.Body, &doc); err != nil {
+		t.Fatalf("PACC: %v\n%s", err, r.Body)
+	}
+	var out []endpoint
+	for _, p := range []struct {
+		member, typ string
+		port        int
+	}{{"imap", "imap", 993}, {"pop3", "pop3", 995}, {"submit", "smtp", 465}} {
+		if e, ok := doc.Protocols[p.member]; ok {
+			out = append(out, endpoint{p.typ, e.Host, p.port, "tls"})
+		}
+	}
+	return out
 }
 
 // srvForm is what SRV records can tell of servers: implicit TLS or not.

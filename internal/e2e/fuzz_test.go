@@ -34,6 +34,8 @@ var validRequests = []string{
 	rawGet("/settings?emailaddress=alice@example.com", "Accept-Language: de"),
 	rawGet("/settings/qr.png?emailaddress=alice@example.com"),
 	rawGet("/", "Host: autoconfig.example.com"),
+	rawGet("/.well-known/user-agent-configuration.json", "Host: ua-auto-config.example.com"),
+	rawReq("HEAD", "/.well-known/user-agent-configuration.json", "", "Host: ua-auto-config.other.org", "If-None-Match: *"),
 	rawGet("/healthz"),
 }
 
@@ -64,6 +66,7 @@ func FuzzHTTP(f *testing.F) {
 	}
 	f.Add([]byte(rawGet("/settings?emailaddress=alice@example.com", "X-Forwarded-Host: autoconfig.other.org", "X-Forwarded-Proto: https", "X-Forwarded-For: 192.0.2.7")))
 	f.Add([]byte(rawGet("/", "X-Forwarded-Host: autoconfig.example.com\"><script>", "Forwarded: for=192.0.2.9;proto=https")))
+	f.Add([]byte(rawGet("/.well-known/user-agent-configuration.json", "X-Forwarded-Host: ua-auto-config.other.org", "X-Forwarded-For: 192.0.2.7")))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		for _, peer := range []string{"192.0.2.1:1234", "198.51.100.1:1234"} {
 			serveFuzz(t, h, raw, peer)
@@ -156,6 +159,10 @@ func FuzzDNS(f *testing.F) {
 		for _, qt := range []uint16{dns.TypeSRV, dns.TypeA, dns.TypeANY, dns.TypeSOA} {
 			f.Add(query(name, qt, qt == dns.TypeSRV))
 		}
+	}
+	for _, name := range []string{"_ua-auto-config.example.com", "_UA-Auto-Config.other.org", "ua-auto-config.example.net"} {
+		f.Add(query(name, dns.TypeTXT, false))
+		f.Add(query(name, dns.TypeANY, true))
 	}
 	for _, c := range hostileCases() {
 		if c.udp != nil {

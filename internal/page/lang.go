@@ -83,6 +83,20 @@ type Messages struct {
 	QRText       string `yaml:"qr_text"`
 	QRAlt        string `yaml:"qr_alt"`
 
+	// Calendars, contacts and JMAP (only for providers with them).
+	ProfileChoice   string `yaml:"profile_choice"`    // legend of the profile's choice
+	ProfileMailOnly string `yaml:"profile_mail_only"` // choice: the mail account only
+	ProfileWithDAV  string `yaml:"profile_with_dav"`  // choice: with calendars and contacts
+	DAVHeading      string `yaml:"dav_heading"`
+	DAVText         string `yaml:"dav_text"`
+	DAVCalDAV       string `yaml:"dav_caldav"`
+	DAVCardDAV      string `yaml:"dav_carddav"`
+	DAVJMAP         string `yaml:"dav_jmap"`
+	ColService      string `yaml:"col_service"`
+	ColURL          string `yaml:"col_url"`
+	Copy            string `yaml:"copy"`   // the copy button
+	Copied          string `yaml:"copied"` // the copy button, after copying
+
 	ExplainHeading   string `yaml:"explain_heading"`
 	IMAPOrPOP3       string `yaml:"imap_or_pop3"`
 	ExplainIMAP      string `yaml:"explain_imap"`

@@ -16,7 +16,9 @@
 // what keeps a hostile address harmless in each of them.
 //
 // The page needs no JavaScript and no third-party assets: the stylesheet is
-// embedded, the QR code is a PNG made here.
+// embedded, the QR code is a PNG made here. Only a provider's calendar,
+// contacts and JMAP URLs get copy buttons, from one embedded script that
+// the policy allows by its hash (dav.go).
 package page
 
 import (
@@ -113,6 +115,10 @@ type group struct {
 type provider struct {
 	brand  *brand
 	groups []group // imap, pop3, smtp; only those with servers
+	// dav lists the calendar, contacts and JMAP services; choice says
+	// whether the profile can carry calendars or contacts (dav.go).
+	dav    []davRow
+	choice bool
 	// forms holds the bare form page for every language, and again with
 	// the language chosen explicitly (?lang=): [explicit][language].
 	forms [2][][]byte
@@ -134,7 +140,7 @@ func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 	}
 	r := &Renderer{providers: make([]*provider, len(cat.Providers)), qr: qr}
 	for i, p := range cat.Providers {
-		pv := &provider{brand: newBrand(p), groups: groups(p)}
+		pv := &provider{brand: newBrand(p), groups: groups(p), dav: davRows(p), choice: profileChoice(p)}
 		forms, err := formPages(pv.brand)
 		if err != nil {
 			return nil, fmt.Errorf("rendering the settings page of %s: %w", p.ID, err)
@@ -233,6 +239,16 @@ type data struct {
 	// Parts and Hints are the order of the page's parts and of the
 	// hints among them for the visitor's device (layoutFor).
 	Parts, Hints []string
+	// DAV lists the calendar, contacts and JMAP URLs; Script is the
+	// copy buttons' script when it does. ProfileChoice offers the profile
+	// with calendars and contacts (ProfileAction, QRDAVURL). All empty
+	// for a provider without these services.
+	DAV           []davRow
+	Script        template.HTML
+	ProfileChoice bool
+	ProfileAction string
+	QRDAVURL      string
+
 	// OutlookURL is the Autodiscover URL Outlook reaches through the
 	// _autodiscover._tcp record when it names another host than
 	// autodiscover.<domain>; Outlook asks before it uses it. Empty
@@ -315,7 +331,7 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			if explicit != "" {
 				e = 1
 			}
-			return r.write(c, http.StatusOK, b, forms[e][langs.index(m)])
+			return r.write(c, http.StatusOK, b, false, forms[e][langs.index(m)])
 		}
 
 		// What was typed is shown back to be corrected, with every
@@ -356,6 +372,13 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 			q := url.Values{"emailaddress": {d.Address}}.Encode()
 			d.ProfileURL = ProfilePath + "?" + q
 			d.QRURL = QRPath + "?" + q
+			if d.DAV = localizedDAV(pv.dav, m, s); d.DAV != nil {
+				d.Script = copyScript
+			}
+			if pv.choice {
+				d.ProfileChoice, d.ProfileAction = true, ProfilePath
+				d.QRDAVURL = withDAV(QRPath, d.Address)
+			}
 		case strings.TrimSpace(raw) == "":
 			code, d.Problem, d.Input = http.StatusBadRequest, m.EmptyAddress, ""
 		case errors.Is(err, settings.ErrUnknownDomain):
@@ -375,16 +398,20 @@ func Handler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		// and no search engine lists it.
 		h.Set("Cache-Control", "private, no-store")
 		h.Set("X-Robots-Tag", "noindex")
-		return r.write(c, code, d.Brand, buf.Bytes())
+		return r.write(c, code, d.Brand, d.Script != "", buf.Bytes())
 	}
 }
 
-// write sends a page with the headers every page gets.
-func (r *Renderer) write(c echo.Context, code int, b *brand, body []byte) error {
+// write sends a page with the headers every page gets; script says that
+// the page carries the copy script.
+func (r *Renderer) write(c echo.Context, code int, b *brand, script bool, body []byte) error {
 	h := c.Response().Header()
 	policy := csp("")
 	if b != nil {
 		policy = b.csp
+	}
+	if script {
+		policy = scriptCSP(policy)
 	}
 	h.Set("Content-Security-Policy", policy)
 	// The address is in the query string: neither the provider's logo
@@ -396,7 +423,8 @@ func (r *Renderer) write(c echo.Context, code int, b *brand, body []byte) error 
 }
 
 // csp allows the page's own stylesheet and images, and the configured
-// logo's origin. No script runs on the page at all.
+// logo's origin. No script runs on the page at all (scriptCSP allows the
+// copy script where the page has it).
 func csp(logo string) string {
 	img := "'self'"
 	if u, err := url.Parse(logo); err == nil && logo != "" {

@@ -165,8 +165,8 @@ func (r *Renderer) qrCode(c echo.Context, target string) (png []byte, ok bool, e
 	return png, true, nil
 }
 
-// QRHandler serves GET /settings/qr.png?emailaddress=…: a QR code holding
-// the absolute URL of the address's Apple profile. The iPhone and iPad
+// QRHandler serves GET /settings/qr.png?emailaddress=…[&dav=1]: a QR code
+// holding the absolute URL of the address's Apple profile. The iPhone and iPad
 // camera app offers to open such a code in Safari, the only browser that
 // hands a profile to the installer.
 //
@@ -180,7 +180,13 @@ func QRHandler(current func() (*settings.Catalog, *Renderer)) echo.HandlerFunc {
 		if err != nil {
 			return web.Error(c, err)
 		}
-		target := publicURL(req, cat, s.Address.Domain, ProfilePath, url.Values{"emailaddress": {s.Address.String()}}.Encode())
+		q := url.Values{"emailaddress": {s.Address.String()}}
+		// The profile with calendars and contacts, when the page's
+		// choice asks for it and the provider has them (dav.go).
+		if v, _ := web.Query(req, "dav"); v == "1" && profileChoice(s.Provider) {
+			q.Set("dav", "1")
+		}
+		target := publicURL(req, cat, s.Address.Domain, ProfilePath, q.Encode())
 		png, ok, err := r.qrCode(c, target)
 		if !ok {
 			return err

@@ -23,9 +23,12 @@ type appleResult struct {
 }
 
 // profileURLs are where the profile is fetched: Options.ProfileURL, or the
-// autoconfig host over https and then http.
+// autoconfig host over https and then http. dav=1 asks this service for the
+// profile with calendars and contacts (the mail payload is the same), so
+// that its CalDAV and CardDAV payloads are compared with the other
+// sources; other servers ignore the parameter.
 func (p *prober) profileURLs() []string {
-	q := "emailaddress=" + url.QueryEscape(p.addr.String())
+	q := "emailaddress=" + url.QueryEscape(p.addr.String()) + "&dav=1"
 	if u := p.opts.ProfileURL; u != "" {
 		sep := "?"
 		if strings.Contains(u, "?") {

@@ -27,8 +27,8 @@ func ownServer(t *testing.T) (srv *testutil.Running, opts probe.Options, caFile 
 	caFile = filepath.Join(dir, "ca.pem")
 	testutil.WriteFile(t, caFile, ca.PEM)
 	cert, key := ca.IssueFiles(t, dir, "web", time.Time{},
-		"autoconfig.example.com", "autodiscover.example.com", "example.com",
-		"autoconfig.example.net", "autodiscover.example.net", "example.net")
+		"autoconfig.example.com", "autodiscover.example.com", "ua-auto-config.example.com", "example.com",
+		"autoconfig.example.net", "autodiscover.example.net", "ua-auto-config.example.net", "example.net")
 	demo, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "internal", "config", "demo.yaml"))
 	if err != nil {
 		t.Fatal(err)

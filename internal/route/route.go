@@ -22,6 +22,7 @@ const (
 	AutodiscoverJSON = "autodiscover-json" // Outlook, Autodiscover v2
 	Mobileconfig     = "mobileconfig"      // Apple profiles
 	Page             = "page"              // the settings page for people
+	PACC             = "pacc"              // PACC clients (draft-ietf-mailmaint-pacc)
 	// Other is every other request: the operator endpoints and paths
 	// that no route serves.
 	Other = "other"
@@ -42,13 +43,15 @@ const (
 	// a file name, for links that want one.
 	ProfilePath     = "/mobileconfig"
 	ProfileFilePath = "/email.mobileconfig"
-	HomePath        = "/"
-	SettingsPath    = "/settings"
-	QRPath          = "/settings/qr.png"
-	StylePath       = "/settings/style.css"
-	HealthzPath     = "/healthz"
-	ReadyzPath      = "/readyz"
-	MetricsPath     = "/metrics"
+	// PACCPath is the PACC document, on ua-auto-config.<domain>.
+	PACCPath     = "/.well-known/user-agent-configuration.json"
+	HomePath     = "/"
+	SettingsPath = "/settings"
+	QRPath       = "/settings/qr.png"
+	StylePath    = "/settings/style.css"
+	HealthzPath  = "/healthz"
+	ReadyzPath   = "/readyz"
+	MetricsPath  = "/metrics"
 )
 
 // Handler names: which function serves a route. The server binds one
@@ -58,6 +61,7 @@ const (
 	HandleAutodiscoverPOX  = "autodiscover-pox"
 	HandleAutodiscoverJSON = "autodiscover-json"
 	HandleMobileconfig     = "mobileconfig"
+	HandlePACC             = "pacc"
 	HandlePage             = "page"
 	HandleQR               = "qr"
 	HandleStyle            = "style"
@@ -97,6 +101,7 @@ func Table() []Route {
 		{Path: JSONPath, Methods: get, Handler: HandleAutodiscoverJSON, Endpoint: AutodiscoverJSON},
 		// …/autodiscover.json/v1.0/<address>, the form Outlook uses.
 		{Path: JSONPath + "/*", Methods: get, Handler: HandleAutodiscoverJSON, Endpoint: AutodiscoverJSON},
+		{Path: PACCPath, Methods: getHead, Handler: HandlePACC, Endpoint: PACC},
 		{Path: HomePath, Methods: getHead, Handler: HandlePage, Endpoint: Page},
 		{Path: SettingsPath, Methods: getHead, Handler: HandlePage, Endpoint: Page},
 		{Path: QRPath, Methods: getHead, Handler: HandleQR, Endpoint: Page},

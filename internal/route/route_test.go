@@ -19,7 +19,7 @@ func TestTable(t *testing.T) {
 			t.Errorf("%s: incomplete route %+v", r.Path, r)
 		}
 	}
-	want := []string{"autoconfig", "mobileconfig", "autodiscover-pox", "autodiscover-json", "page", "other"}
+	want := []string{"autoconfig", "mobileconfig", "autodiscover-pox", "autodiscover-json", "pacc", "page", "other"}
 	if got := Endpoints(); !slices.Equal(got, want) {
 		t.Errorf("Endpoints() = %q, want %q", got, want)
 	}

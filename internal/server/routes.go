@@ -13,6 +13,7 @@ import (
 	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
 	"mailautoconf/mobileconfig"
+	"mailautoconf/pacc"
 )
 
 // routes registers the route table (internal/route) with a handler bound to
@@ -44,12 +45,16 @@ func (s *Server) routes() (*echo.Echo, error) {
 		}),
 		route.HandleAutodiscoverPOX:  autodiscover.Handler(ad),
 		route.HandleAutodiscoverJSON: autodiscover.JSONHandler(ad),
-		route.HandlePage:             page.Handler(pg),
-		route.HandleQR:               page.QRHandler(pg),
-		route.HandleStyle:            page.StyleHandler,
-		route.HandleHealthz:          s.healthz,
-		route.HandleReadyz:           s.readyz,
-		route.HandleMetrics:          s.metricsRoute,
+		route.HandlePACC: pacc.Handler(func() (*settings.Catalog, *pacc.Renderer) {
+			st := s.State()
+			return st.Catalog, st.PACC
+		}),
+		route.HandlePage:    page.Handler(pg),
+		route.HandleQR:      page.QRHandler(pg),
+		route.HandleStyle:   page.StyleHandler,
+		route.HandleHealthz: s.healthz,
+		route.HandleReadyz:  s.readyz,
+		route.HandleMetrics: s.metricsRoute,
 	}
 	for _, rt := range route.Table() {
 		h, ok := handlers[rt.Handler]

@@ -32,6 +32,8 @@ func TestEndpointLabel(t *testing.T) {
 		{"GET", "/autodiscover/autodiscover.json?Email=alice@example.com&Protocol=AutodiscoverV1", "", 200, "autodiscover-json", "ok"},
 		{"GET", "/mobileconfig" + addr, "", 200, "mobileconfig", "ok"},
 		{"GET", "/email.mobileconfig" + addr, "", 200, "mobileconfig", "ok"},
+		{"GET", "/.well-known/user-agent-configuration.json", "", 200, "pacc", "ok"},
+		{"HEAD", "/.well-known/user-agent-configuration.json", "", 404, "pacc", "unknown-domain"},
 		{"GET", "/", "", 200, "page", "ok"},
 		{"GET", "/settings" + addr, "", 200, "page", "ok"},
 		{"GET", "/settings/qr.png" + addr, "", 200, "page", "ok"},
@@ -60,6 +62,10 @@ func TestEndpointLabel(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.Header.Set("User-Agent", "Mozilla/5.0 Thunderbird/128.5.0")
+			if tc.endpoint == "pacc" && tc.status == 200 {
+				// PACC takes the domain from the Host header only.
+				req.Host = "ua-auto-config.example.com"
+			}
 			if r := testutil.Do(t, req); r.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", r.StatusCode, tc.status)
 			}

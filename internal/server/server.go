@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"mailautoconf/internal/acme"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/filewatch"
 	"mailautoconf/internal/limit"
@@ -59,6 +60,9 @@ type Options struct {
 	Settle time.Duration
 	// Timeouts override the HTTP timeouts (zero fields keep the defaults).
 	Timeouts Timeouts
+	// ACMERenewCheck is how often the managed certificates (tls.acme) are
+	// checked for renewal; certmagic's default, 10 minutes, when zero.
+	ACMERenewCheck time.Duration
 	// Reloaded, when set, is called after a reload put a new
 	// configuration in force (the binary re-tunes the garbage collector
 	// to the new configuration's heap).
@@ -104,6 +108,13 @@ type Server struct {
 	routeOf route.Index
 	// ctxPool recycles the per-request *web.Context (see observe).
 	ctxPool sync.Pool
+
+	// acme is the certificate manager of tls.acme, from Listen until
+	// Serve ends; nil without tls.acme (and in `check`).
+	acme atomic.Pointer[acme.Manager]
+	// signer signs Apple profiles with the managed certificate of
+	// signing.acme_name; kept across reloads.
+	signer *acmeSigner
 
 	listeners []*listener
 	hup       chan os.Signal     // SIGHUP, registered in Listen
@@ -160,10 +171,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
 	}
-	if opts.HTTPSAddr != "" {
-		if len(cfg.TLS.Certificates) == 0 {
-			return nil, errors.New("HTTPS needs at least one entry in tls.certificates")
-		}
+	if opts.HTTPSAddr != "" && len(cfg.TLS.Certificates) == 0 && cfg.TLS.ACME == nil {
+		return nil, errors.New("HTTPS needs tls.acme or at least one entry in tls.certificates")
 	}
 	e, err := s.routes()
 	if err != nil {
@@ -218,11 +227,11 @@ func (s *Server) Listen() error {
 		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(clients), srv: srv, conns: conns, clients: clients})
 		return nil
 	}
-	if err := open("http", s.opts.HTTPAddr, s, nil); err != nil {
+	if err := open("http", s.opts.HTTPAddr, s.plainHandler(), nil); err != nil {
 		return err
 	}
 	if s.opts.HTTPSAddr != "" {
-		if err := open("https", s.opts.HTTPSAddr, s, s.certs.tlsConfig()); err != nil {
+		if err := open("https", s.opts.HTTPSAddr, s, s.tlsConfig()); err != nil {
 			return err
 		}
 	}
@@ -233,6 +242,15 @@ func (s *Server) Listen() error {
 	}
 	if err := s.listenDNS(); err != nil {
 		s.closeListeners()
+		return err
+	}
+	if err := s.startACME(); err != nil {
+		s.closeListeners()
+		if s.dns != nil {
+			s.dns.udp.Close()
+			s.dns.tcp.Close()
+			s.dns = nil
+		}
 		return err
 	}
 	return nil
@@ -323,6 +341,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.ready.Store(false)
 	s.log.Info("shutting down", "drain_timeout", s.opts.Timeouts.Drain)
+	s.stopACME()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeouts.Drain)
 	defer cancel()
 	if err := s.stopDNS(sctx); err != nil && first == nil {

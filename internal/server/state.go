@@ -20,6 +20,7 @@ import (
 	"mailautoconf/internal/settings"
 	"mailautoconf/internal/web"
 	"mailautoconf/mobileconfig"
+	"mailautoconf/pacc"
 )
 
 // State is everything built from one load: the configuration and the
@@ -34,6 +35,9 @@ type State struct {
 	Mobileconfig *mobileconfig.Renderer
 	// Autodiscover renders Microsoft Autodiscover (POX and v2 JSON).
 	Autodiscover *autodiscover.Renderer
+	// PACC holds each provider's PACC document; the DNS zones publish
+	// the digest of these very bytes.
+	PACC *pacc.Renderer
 	// DNS is the zones of the authoritative DNS server, packed once.
 	DNS *dnsserver.Zones
 	// Page is the settings page for people.
@@ -76,7 +80,11 @@ func NewState(cfg *config.Config, extra ...settings.Domain) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	zones, err := dnsserver.New(cat)
+	pc, err := pacc.NewRenderer(cat)
+	if err != nil {
+		return nil, err
+	}
+	zones, err := dnsserver.New(cat, pc)
 	if err != nil {
 		return nil, fmt.Errorf("building DNS zones: %w", err)
 	}
@@ -98,7 +106,7 @@ func NewState(cfg *config.Config, extra ...settings.Domain) (*State, error) {
 		return nil, fmt.Errorf("metrics.allowed_networks: %w", err)
 	}
 	return &State{
-		Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, DNS: zones, Page: pg,
+		Catalog: cat, Autoconfig: ac, Mobileconfig: mc, Autodiscover: ad, PACC: pc, DNS: zones, Page: pg,
 		proxies:      px,
 		limiter:      newRateLimiter(limits.RatePerSecond, limits.Burst),
 		expensive:    newRateLimiter(limits.ExpensivePerSecond, limits.ExpensiveBurst),
@@ -199,6 +207,9 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 	if err != nil {
 		return err
 	}
+	if err := s.signWithACME(st); err != nil {
+		return err
+	}
 	if old := s.state.Load(); old != nil {
 		// The same limit: clients keep their buckets, so that a reload
 		// is no way around the limit.
@@ -223,6 +234,7 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 		l.conns.setMax(st.limits.MaxConnections)
 	}
 	s.extra = extra
+	s.updateACME(st)
 	s.metrics.Domains.Set(float64(st.Domains()))
 	for _, sk := range st.Catalog.Skipped() {
 		s.log.Warn("domain not served", "domain", sk.Domain.Name, "provider", sk.Domain.Provider, "reason", sk.Reason)
@@ -270,7 +282,11 @@ func (s *Server) reload(cfg *config.Config, extra []settings.Domain) error {
 	s.metrics.Reloads.WithLabelValues("success").Inc()
 	s.metrics.LastReloadOK.Set(1)
 	s.metrics.LastReloadTime.SetToCurrentTime()
-	if changed := startOnlyChanges(s.started, cfg); len(changed) > 0 {
+	changed := startOnlyChanges(s.started, cfg)
+	if acmeChanged(s.started, cfg) {
+		changed = append(changed, "tls.acme (but its names)")
+	}
+	if len(changed) > 0 {
 		s.log.Warn("read at start only: restart the service to use the new values", "keys", strings.Join(changed, ", "))
 	}
 	if s.opts.Reloaded != nil {

@@ -133,26 +133,36 @@ func (s *certStore) refresh(m *metrics.Metrics) (bool, error) {
 // names without a certificate, still get a handshake and a clear name
 // mismatch instead of a TLS alert).
 func (s *certStore) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	certs := s.snapshot()
-	if len(certs) == 0 {
-		return nil, errors.New("no TLS certificate configured")
+	if c := s.match(hello.ServerName); c != nil {
+		return c, nil
 	}
-	if hello.ServerName != "" {
-		for _, c := range certs {
-			if c.cert.Leaf.VerifyHostname(hello.ServerName) == nil {
-				return c.cert, nil
-			}
-		}
+	if c := s.first(); c != nil {
+		return c, nil
 	}
-	return certs[0].cert, nil
+	return nil, errors.New("no TLS certificate configured")
 }
 
-// tlsConfig is TLS 1.2 and newer with Go's default (modern, AEAD-only for
-// 1.2 ECDHE) cipher suites.
-func (s *certStore) tlsConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		GetCertificate: s.getCertificate,
-		NextProtos:     []string{"h2", "http/1.1"},
+// match returns the first certificate valid for name, nil for none.
+func (s *certStore) match(name string) *tls.Certificate {
+	if name == "" {
+		return nil
 	}
+	for _, c := range s.snapshot() {
+		if c.cert.Leaf.VerifyHostname(name) == nil {
+			return c.cert
+		}
+	}
+	return nil
+}
+
+// covers reports whether a certificate file covers name: such a name gets
+// no managed certificate.
+func (s *certStore) covers(name string) bool { return s.match(name) != nil }
+
+// first is the first certificate, nil without any.
+func (s *certStore) first() *tls.Certificate {
+	if certs := s.snapshot(); len(certs) > 0 {
+		return certs[0].cert
+	}
+	return nil
 }

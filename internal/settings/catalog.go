@@ -163,14 +163,16 @@ func (p *Provider) NamedDomains() []string {
 
 // ServicePrefixes are the labels clients put before a mail domain to find
 // this service: Thunderbird and its kin ask autoconfig.<domain>, Outlook
-// autodiscover.<domain>. The DNS zones publish these names, the HTTP
+// autodiscover.<domain>, PACC clients (draft-ietf-mailmaint-pacc)
+// ua-auto-config.<domain>. The DNS zones publish these names, the HTTP
 // handlers strip them from the Host header, and certificates must cover
 // them.
-var ServicePrefixes = [...]string{"autoconfig.", "autodiscover."}
+var ServicePrefixes = [...]string{"autoconfig.", "autodiscover.", "ua-auto-config."}
 
 // ServedNames lists every host name a certificate of this service must
-// cover: autoconfig.<domain> and autodiscover.<domain> for each of the
-// providers' NamedDomains (alias domains included), providers in order. A
+// cover: autoconfig.<domain>, autodiscover.<domain> and
+// ua-auto-config.<domain> for each of the providers' NamedDomains (alias
+// domains included), providers in order. A
 // provider with an AutodiscoverTarget has that one host instead of its
 // autodiscover.<domain> names (the zones do not publish them). Names below
 // a "*.parent" wildcard domain cannot be listed; ServesHost answers for
@@ -196,7 +198,8 @@ func (c *Catalog) ServedNames() []string {
 }
 
 // ServesHost reports whether host names this service for a served domain:
-// autoconfig.<domain> or autodiscover.<domain>, where the domain is served
+// autoconfig.<domain>, autodiscover.<domain> or ua-auto-config.<domain>
+// (a ServicePrefixes name), where the domain is served
 // exactly, as an alias, or below a "*.parent" wildcard, or a provider's
 // AutodiscoverTarget. host is a host name
 // as a TLS client sends it (SNI): A-labels, any case, with or without a

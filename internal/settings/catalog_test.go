@@ -99,10 +99,10 @@ func TestExtraDomains(t *testing.T) {
 func TestServedNames(t *testing.T) {
 	cat := New(parse(t, twoProviders), Domain{Name: "extra.test", Provider: "mail.other.test"})
 	want := []string{
-		"autoconfig.example.com", "autodiscover.example.com",
-		"autoconfig.example.org", "autodiscover.example.org",
-		"autoconfig.other.test", "autodiscover.other.test",
-		"autoconfig.extra.test", "autodiscover.extra.test",
+		"autoconfig.example.com", "autodiscover.example.com", "ua-auto-config.example.com",
+		"autoconfig.example.org", "autodiscover.example.org", "ua-auto-config.example.org",
+		"autoconfig.other.test", "autodiscover.other.test", "ua-auto-config.other.test",
+		"autoconfig.extra.test", "autodiscover.extra.test", "ua-auto-config.extra.test",
 	}
 	if got := cat.ServedNames(); !slices.Equal(got, want) {
 		t.Errorf("ServedNames:\n got %q\nwant %q", got, want)
@@ -126,6 +126,10 @@ func TestServedNames(t *testing.T) {
 		{"autoconfig.unknown.test", false},           // not served
 		{"autoconfig.autoconfig.example.com", false}, // only one prefix
 		{"www.autoconfig.example.com", false},
+		{"UA-Auto-Config.shop.kunden.example", true}, // PACC, below the wildcard
+		{"ua-auto-config.unknown.test", false},
+		{"ua-auto-config.", false},
+		{"_ua-auto-config.example.com", false}, // the TXT record's name, not a host
 	}
 	for _, c := range cases {
 		if got := cat.ServesHost(c.host); got != c.want {
@@ -143,8 +147,8 @@ func TestServedNamesAutodiscoverTarget(t *testing.T) {
 	cat := New(cfg)
 	want := []string{
 		"autodiscover.hoster.example",
-		"autoconfig.example.com", "autoconfig.example.org",
-		"autodiscover.other.test", "autoconfig.other.test",
+		"autoconfig.example.com", "ua-auto-config.example.com", "autoconfig.example.org", "ua-auto-config.example.org",
+		"autodiscover.other.test", "autoconfig.other.test", "ua-auto-config.other.test",
 	}
 	if got := cat.ServedNames(); !slices.Equal(got, want) {
 		t.Errorf("ServedNames:\n got %q\nwant %q", got, want)

@@ -63,6 +63,8 @@ type Provider struct {
 	// of all the provider's domains name (dns.autodiscover_target, or the
 	// provider's own); empty for autodiscover.<domain> of each domain.
 	AutodiscoverTarget string
+	// DAV holds the CalDAV, CardDAV and JMAP services (see dav.go).
+	DAV
 
 	// Servers are the servers clients are told about, in configured
 	// order, which is the order of preference the operator states: the
@@ -144,6 +146,7 @@ func newProvider(index int, cp *config.Provider) *Provider {
 		Aliases:       map[string]string{},
 	}
 	p.DisplayName, p.ShortName = cp.Names()
+	p.DAV = newDAV(cp)
 	var published []Server
 	for i := range cp.Servers {
 		s := cp.Server(i)
