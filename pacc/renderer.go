@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"mailautoconf/internal/config"
 	"mailautoconf/internal/settings"
 )
 
@@ -22,11 +21,7 @@ type Renderer struct {
 func NewRenderer(cat *settings.Catalog) (*Renderer, error) {
 	r := &Renderer{docs: make([]*Document, len(cat.Providers))}
 	for i, p := range cat.Providers {
-		in, err := FromSettings(cat, p)
-		if err != nil {
-			return nil, fmt.Errorf("PACC document of %s: %w", p.ID, err)
-		}
-		doc, err := Render(in)
+		doc, err := Render(FromSettings(p))
 		switch {
 		case errors.Is(err, ErrNothing):
 			continue
@@ -49,8 +44,8 @@ func (r *Renderer) For(p *settings.Provider) *Document {
 
 // FromSettings is the input of Render for a provider of the catalog: its
 // published servers (publish_plain already applied by the catalog) and its
-// configured JMAP, CalDAV and CardDAV services.
-func FromSettings(cat *settings.Catalog, p *settings.Provider) (*Provider, error) {
+// JMAP, CalDAV and CardDAV services, as the catalog holds them.
+func FromSettings(p *settings.Provider) *Provider {
 	in := &Provider{
 		Name:          p.DisplayName,
 		ShortName:     p.ShortName,
@@ -60,30 +55,17 @@ func FromSettings(cat *settings.Catalog, p *settings.Provider) (*Provider, error
 	for _, s := range p.Servers {
 		in.Servers = append(in.Servers, Server{Type: s.Type, Host: s.Host, Port: s.Port, Security: s.Security, Authentication: s.Authentication})
 	}
-	if p.Index >= len(cat.Config.Providers) {
-		return nil, fmt.Errorf("provider %s is not in the configuration", p.ID)
+	// The provider's oauth2 section, also when only a DAV or JMAP service
+	// offers OAuth2.
+	if p.OAuth2 != nil {
+		in.OAuthIssuer = p.OAuth2.Issuer
 	}
-	cp := &cat.Config.Providers[p.Index]
-	// The issuer comes from the configuration: the catalog keeps the
-	// OAuth2 section only when a mail server offers OAuth2, and a DAV
-	// or JMAP service may be the one that does.
-	if cp.OAuth2 != nil {
-		in.OAuthIssuer = cp.OAuth2.Issuer
-	}
-	for _, s := range cp.Services() {
-		u, err := config.ParseServiceURL(s.URL)
-		if err != nil {
-			return nil, fmt.Errorf("%s url: %w", s.Kind, err)
+	service := func(s *settings.Service) *Service {
+		if s == nil {
+			return nil
 		}
-		sv := &Service{URL: u, Authentication: s.AuthMethods()}
-		switch s.Kind {
-		case config.ServiceCalDAV:
-			in.CalDAV = sv
-		case config.ServiceCardDAV:
-			in.CardDAV = sv
-		case config.ServiceJMAP:
-			in.JMAP = sv
-		}
+		return &Service{URL: s.URL, Authentication: s.Authentication}
 	}
-	return in, nil
+	in.CalDAV, in.CardDAV, in.JMAP = service(p.CalDAV), service(p.CardDAV), service(p.JMAP)
+	return in
 }

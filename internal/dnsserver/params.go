@@ -56,9 +56,7 @@ func newParams(cat *settings.Catalog, pc *pacc.Renderer) *params {
 		dav:                make([][]davService, len(cat.Providers)),
 	}
 	for _, pv := range cat.Providers {
-		if pv.Index < len(cat.Config.Providers) {
-			p.dav[pv.Index] = davServices(&cat.Config.Providers[pv.Index])
-		}
+		p.dav[pv.Index] = davServices(pv.DAV)
 	}
 	if len(p.nameservers) == 0 && len(cat.Providers) > 0 {
 		// The demo and small set-ups: the first provider's host.

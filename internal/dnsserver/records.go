@@ -263,8 +263,8 @@ type davService struct {
 	path   string // the context path, for TXT path=
 }
 
-// davServices derives the RFC 6764 services of a provider from its caldav
-// and carddav sections (JMAP has no SRV name). RFC 6764 section 3 names
+// davServices derives the RFC 6764 services of a provider from its CalDAV
+// and CardDAV services (JMAP has no SRV name). RFC 6764 section 3 names
 // _caldavs._tcp and _carddavs._tcp for HTTP over TLS, which is all a
 // service URL may be; section 4 has the TXT record's path= key give the
 // context path, from which the client finds the mailbox's principal and
@@ -273,15 +273,12 @@ type davService struct {
 // (it differs per domain, and alias domains share their provider's
 // records, so the name would be that of the alias, which has no server)
 // and an IP address (an SRV target must be a host name, RFC 2782).
-func davServices(cp *config.Provider) []davService {
+func davServices(dav settings.DAV) []davService {
 	var out []davService
-	for _, s := range cp.Services() {
+	for _, s := range dav.Services() {
 		label := map[string]string{config.ServiceCalDAV: "_caldavs", config.ServiceCardDAV: "_carddavs"}[s.Kind]
-		if label == "" {
-			continue
-		}
-		u, err := config.ParseServiceURL(s.URL)
-		if err != nil || u.ContextURL() == "" || isIP(u.Host) {
+		u := s.URL
+		if label == "" || u.ContextURL() == "" || isIP(u.Host) {
 			continue
 		}
 		ds := davService{label: label, target: dns.Fqdn(u.Host), port: uint16(u.Port), path: u.Context}

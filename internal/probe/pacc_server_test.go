@@ -18,7 +18,8 @@ import (
 // davServerYAML is a provider with mail, calendars, contacts and JMAP, all
 // of which the running service publishes in PACC and (CalDAV, CardDAV) in
 // the RFC 6764 records. %s: the TLS certificate and key; %s: the provider's
-// display name; %s: servers listed before the usual ones.
+// display name; %s: the CalDAV host; %s: servers listed before the usual
+// ones.
 const davServerYAML = `tls:
   certificates:
     - {cert: %s, key: %s}
@@ -34,7 +35,7 @@ providers:
   - id: mail.example.com
     display_name: %s
     domains: [example.com]
-    caldav: {url: "https://dav.example.com/calendars/%%EMAILADDRESS%%/"}
+    caldav: {url: "https://%s/calendars/%%EMAILADDRESS%%/"}
     carddav: {url: "https://dav.example.com/addressbooks/"}
     jmap: {url: "https://jmap.example.com/.well-known/jmap"}
     servers:%s
@@ -45,12 +46,17 @@ providers:
 // davServer starts the service for davServerYAML with HTTP, HTTPS and DNS
 // on loopback.
 func davServer(t *testing.T, ca *testutil.CA, name, first string) *testutil.Running {
+	return davServerAt(t, ca, name, "dav.example.com", first)
+}
+
+// davServerAt is davServer with another CalDAV host.
+func davServerAt(t *testing.T, ca *testutil.CA, name, caldav, first string) *testutil.Running {
 	t.Helper()
 	dir := t.TempDir()
 	cert, key := ca.IssueFiles(t, dir, "web", time.Time{},
 		"autoconfig.example.com", "autodiscover.example.com", "ua-auto-config.example.com", "example.com")
 	path := filepath.Join(dir, "config.yaml")
-	testutil.WriteFile(t, path, fmt.Appendf(nil, davServerYAML, cert, key, name, first))
+	testutil.WriteFile(t, path, fmt.Appendf(nil, davServerYAML, cert, key, name, caldav, first))
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -136,9 +142,10 @@ func TestOwnServerPACC(t *testing.T) {
 
 // TestProbePACCDisagreement: two running services that disagree, one
 // answering DNS and the other HTTP, as when a hoster changed one and not
-// the other. A document whose digest no TXT record has is not used, and a
-// document PACC clients do use that names other servers than the other
-// formats is a disagreement.
+// the other. A document whose digest no TXT record has is not used; RFC 6764
+// records that name another CalDAV server than autoconfig and the profile
+// are a DAV disagreement; and a document PACC clients do use that names
+// other servers than the other formats is a disagreement.
 func TestProbePACCDisagreement(t *testing.T) {
 	ca := testutil.NewCA(t)
 	dnsSrv := davServer(t, ca, "Example Mail", "")
@@ -151,6 +158,14 @@ func TestProbePACCDisagreement(t *testing.T) {
 		}
 		if v := rep.View(probe.PACCClients); v.Incoming != nil {
 			t.Errorf("PACC clients use a document DNS does not vouch for: %+v", v)
+		}
+	})
+	t.Run("calendars", func(t *testing.T) {
+		// The calendars moved on the web side only: autoconfig and
+		// the profile name the new host, DNS (RFC 6764) the old one.
+		rep, text := probeSplit(t, ca, dnsSrv, davServerAt(t, ca, "Example Mail", "caldav.example.com", ""))
+		if !rep.Has(probe.CodeDAVDisagree, "") || !strings.Contains(text, "https://dav.example.com/calendars/") || !strings.Contains(text, "caldav.example.com") {
+			t.Errorf("DNS and autoconfig send clients to different CalDAV servers, not reported:\n%s", text)
 		}
 	})
 	t.Run("servers", func(t *testing.T) {

@@ -153,7 +153,7 @@ func TestReload(t *testing.T) {
 	logs := &testutil.LogBuffer{}
 	var reloaded atomic.Int32
 	srv := testutil.Start(t, cfg, server.Options{
-		ConfigPath: path, PollInterval: time.Hour, // only SIGHUP below
+		ConfigPath: path, SignalOnly: true, // only SIGHUP below
 		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
 		Reloaded: func() { reloaded.Add(1) },
 	})

@@ -54,6 +54,11 @@ type Options struct {
 	// PollInterval is how often the configuration and certificate files
 	// are checked for changes; default 2s.
 	PollInterval time.Duration
+	// SignalOnly reloads the configuration on SIGHUP only, never because
+	// the file changed. Tests that count reloads use it: a file written
+	// before a SIGHUP would otherwise be reloaded by the file watch as
+	// well, once or twice depending on which comes first.
+	SignalOnly bool
 	// Settle is how long a changed configuration file must stay the
 	// same (size, modification time and content) before it is loaded;
 	// default 500ms.

@@ -29,7 +29,7 @@ func (s *Server) watch(ctx context.Context) {
 	t := time.NewTicker(s.opts.PollInterval)
 	defer t.Stop()
 	var wake <-chan struct{}
-	if s.file != nil {
+	if s.file != nil && !s.opts.SignalOnly {
 		wake = s.file.Wake()
 	}
 	pending, told := false, false
@@ -41,7 +41,7 @@ func (s *Server) watch(ctx context.Context) {
 			s.log.Info("SIGHUP: reloading configuration")
 			pending = true
 		case <-t.C:
-			if !pending && s.file != nil && s.file.Changed() {
+			if !pending && s.file != nil && !s.opts.SignalOnly && s.file.Changed() {
 				s.log.Info("configuration file changed: reloading", "file", s.opts.ConfigPath)
 				pending = true
 			}
