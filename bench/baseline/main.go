@@ -12,7 +12,13 @@
 // service, and a body sent with Content-Length is framed differently from a
 // chunked one.
 //
-//	baseline -addr 127.0.0.1:8081 -manifest routes.txt
+//	baseline -addr 127.0.0.1:8081 -manifest routes.txt \
+//	         [-tls-addr 127.0.0.1:8444 -cert c.pem -key k.pem]
+//
+// With -tls-addr it also answers over HTTPS (crypto/tls through
+// net/http's ServeTLS, its defaults: TLS 1.2 and 1.3, HTTP/2 offered),
+// with the certificate mailautoconf is given: the ceiling for HTTPS, for
+// keep-alive requests and for new handshakes alike.
 //
 // Each line of the manifest is "METHOD PATH HEADERS BODY": HEADERS is a
 // file of the answer's header lines as `curl -D` writes them (the status
@@ -39,7 +45,10 @@ type route struct {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
-	manifest := flag.String("manifest", "", "file of \"METHOD PATH CONTENT-TYPE FILE\" lines")
+	manifest := flag.String("manifest", "", "file of \"METHOD PATH HEADERS BODY\" lines")
+	tlsAddr := flag.String("tls-addr", "", "HTTPS listen address (off without)")
+	certFile := flag.String("cert", "", "PEM certificate (with chain) for -tls-addr")
+	keyFile := flag.String("key", "", "PEM key for -tls-addr")
 	flag.Parse()
 	routes, err := load(*manifest)
 	if err != nil {
@@ -64,19 +73,26 @@ func main() {
 		}
 		_, _ = w.Write(rt.body)
 	})
-	// The same timeouts and header limit as mailautoconf's server.
-	srv := &http.Server{
-		Addr:              *addr,
+	errc := make(chan error, 2)
+	go func() { errc <- newServer(*addr, h).ListenAndServe() }()
+	if *tlsAddr != "" {
+		go func() { errc <- newServer(*tlsAddr, h).ListenAndServeTLS(*certFile, *keyFile) }()
+	}
+	slog.Error("serving", "err", <-errc)
+	os.Exit(1)
+}
+
+// newServer has the same timeouts and header limit as mailautoconf's
+// server.
+func newServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-	}
-	if err := srv.ListenAndServe(); err != nil {
-		slog.Error("serving", "err", err)
-		os.Exit(1)
 	}
 }
 

@@ -77,6 +77,38 @@ func TestSameOutput(t *testing.T) {
 	same(t, r) // kinds left to the standard handler
 }
 
+// TestSameOutputOverTime writes lines through one handler, which keeps the
+// formatted second of the line before: the next millisecond, the next
+// second, the same instant in another zone, a second before the epoch and
+// back must each be written as the standard handler writes them.
+func TestSameOutputOverTime(t *testing.T) {
+	base := time.Date(2026, 11, 26, 2, 40, 1, 998_500_000, time.UTC)
+	cet, other := time.FixedZone("CET", 3600), time.FixedZone("X", -(9*3600+30*60))
+	times := []time.Time{
+		base, base.Add(time.Millisecond), base.Add(2 * time.Millisecond), // into the next second
+		base.Add(2 * time.Millisecond).In(cet), base.Add(3 * time.Millisecond).In(other),
+		base.Add(time.Hour), base,
+		time.Unix(-1, 500_000_000).UTC(), time.Unix(0, 0).UTC(), time.Unix(0, 999_999).UTC(),
+		time.Date(1, 1, 1, 0, 0, 0, 1_000_000, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	var ours, std bytes.Buffer
+	h, s := New(&ours, false, nil), slog.NewTextHandler(&std, nil)
+	for _, tm := range times {
+		r := record(tm, slog.LevelInfo, "request", "GET", "/", 200, 1)
+		ours.Reset()
+		std.Reset()
+		if err := h.Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if ours.String() != std.String() {
+			t.Errorf("%v:\nours %q\nstd  %q", tm, ours.String(), std.String())
+		}
+	}
+}
+
 // FuzzSameOutput: whatever the values, the output is the standard handler's.
 func FuzzSameOutput(f *testing.F) {
 	f.Add(int64(1764124801123456789), 0, "request", "GET", "/mail/config-v1.1.xml", int64(200), int64(1234567))
