@@ -15,7 +15,6 @@ package dbtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -295,5 +294,3 @@ func copyTree(src, dst string) error {
 	return nil
 }
 
-// errMissing marks a binary that is not installed.
-var errMissing = errors.New("not installed")
