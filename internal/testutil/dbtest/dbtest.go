@@ -293,4 +293,3 @@ func copyTree(src, dst string) error {
 	}
 	return nil
 }
-
