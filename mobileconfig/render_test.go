@@ -73,6 +73,10 @@ func profileByHand(t *testing.T, p *settings.Provider, proto string, a settings.
 		tmpl.Marker(slotProfileUUID), strings.ToUpper(uuid.NewSHA1(ns, []byte("profile\x00"+canon)).String()),
 		tmpl.Marker(slotMailUUID), strings.ToUpper(uuid.NewSHA1(ns, []byte("mail\x00"+canon)).String()),
 		tmpl.Marker(slotName), tmpl.EscapeXML(name),
+		// Login names: the mailbox's (for an alias, the canonical domain).
+		tmpl.Marker(slotCanonAddress), tmpl.EscapeXML(a.Canonical().String()),
+		tmpl.Marker(slotCanonLocal), tmpl.EscapeXML(a.Canonical().Local),
+		tmpl.Marker(slotCanonDomain), a.Canonical().Domain,
 	).Replace(string(b) + "\n")
 }
 

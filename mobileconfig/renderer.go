@@ -289,6 +289,14 @@ func (r *Renderer) Unsigned(dst []byte, req Request) ([]byte, error) {
 	if req.DAV && davDocs[pi][named] != nil {
 		t = davDocs[pi][named]
 		dv = davValues(r.ns[i], s)
+	} else {
+		// Login names are those of the mailbox, as in autoconfig and
+		// Autodiscover: for an alias domain the canonical address,
+		// while EmailAddress stays the address the person typed.
+		c := s.Canonical()
+		dv[slotCanonDomain-numSlots] = c.Domain
+		dv[slotCanonAddress-numSlots] = tmpl.EscapeXML(c.String())
+		dv[slotCanonLocal-numSlots] = tmpl.EscapeXML(c.Local)
 	}
 	if dst == nil {
 		dst = make([]byte, 0, t.Size()+512)
