@@ -50,7 +50,8 @@ type Provider struct {
 	Documentation string
 	LogoURL       string
 	ActiveSyncURL string
-	// OAuth2 is nil unless a server offers OAuth2.
+	// OAuth2 is the provider's oauth2 section (nil when it has none),
+	// whether or not a server offers OAuth2 as its authentication.
 	OAuth2 *config.OAuth2
 	// Domains are the served domains, normalised (lower case, A-labels;
 	// "*.parent" for a wildcard): the configured ones in configured
