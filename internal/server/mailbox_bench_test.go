@@ -1,17 +1,14 @@
 package server_test
 
 import (
-	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"mailautoconf/internal/config"
-	"mailautoconf/internal/directory"
 	"mailautoconf/internal/server"
 )
 
@@ -21,29 +18,10 @@ import (
 // every protocol that carries per-mailbox values. The README's target is a
 // ratio of at least 0.8 (ns/op of plain / ns/op of mailbox).
 func BenchmarkMailbox(b *testing.B) {
-	dir := b.TempDir()
-	db := filepath.Join(dir, "mail.sqlite")
-	conn, err := sql.Open("sqlite", db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, q := range []string{
+	mailboxes := sqliteMailboxes(b, "SELECT 'x.example'", "SELECT login, imap, smtp FROM mailbox WHERE username = ?",
 		"CREATE TABLE mailbox (username TEXT PRIMARY KEY, login TEXT, imap TEXT, smtp TEXT)",
 		"INSERT INTO mailbox VALUES ('alice@example.com', 'alice.smith', 'imap2.example.com', 'smtp2.example.com')",
-	} {
-		if _, err := conn.Exec(q); err != nil {
-			b.Fatal(err)
-		}
-	}
-	conn.Close()
-	d := &config.Directory{SQL: &config.DirectorySQL{Driver: "sqlite", DSN: "file:" + db + "?mode=ro",
-		Domains: "SELECT 'x.example'", Mailbox: "SELECT login, imap, smtp FROM mailbox WHERE username = ?"}}
-	s := directory.SettingsFrom(d)
-	src, err := directory.Open(d, s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer src.Close()
+	)
 
 	newServer := func(withDirectory bool) http.Handler {
 		cfg, err := config.Demo()
@@ -56,7 +34,7 @@ func BenchmarkMailbox(b *testing.B) {
 			b.Fatal(err)
 		}
 		if withDirectory {
-			if err := srv.SetMailboxes(directory.NewResolver(src, s.Cache, nil, nil)); err != nil {
+			if err := srv.SetMailboxes(mailboxes); err != nil {
 				b.Fatal(err)
 			}
 		}

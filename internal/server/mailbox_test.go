@@ -19,28 +19,10 @@ import (
 // of the directory's domains, which both build a new state, and reach a
 // directory domain too.
 func TestMailboxesAcrossReloads(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "mail.sqlite")
-	conn, err := sql.Open("sqlite", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	mailboxes := sqliteMailboxes(t, "SELECT 'dir.example'", "SELECT login, imap FROM mailbox WHERE username = ?",
 		"CREATE TABLE mailbox (username TEXT PRIMARY KEY, login TEXT, imap TEXT)",
 		"INSERT INTO mailbox VALUES ('alice@example.com', 'alice.smith', 'imap2.example.com'), ('bob@dir.example', 'bob.b', NULL)",
-	} {
-		if _, err := conn.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn.Close()
-	d := &config.Directory{SQL: &config.DirectorySQL{Driver: "sqlite", DSN: "file:" + db + "?mode=ro",
-		Domains: "SELECT 'dir.example'", Mailbox: "SELECT login, imap FROM mailbox WHERE username = ?"}}
-	s := directory.SettingsFrom(d)
-	src, err := directory.Open(d, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	)
 	cfg, err := config.Demo()
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +31,7 @@ func TestMailboxesAcrossReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.SetMailboxes(directory.NewResolver(src, s.Cache, nil, nil)); err != nil {
+	if err := srv.SetMailboxes(mailboxes); err != nil {
 		t.Fatal(err)
 	}
 	check := func(step, addr string, want ...string) {
@@ -72,4 +54,31 @@ func TestMailboxesAcrossReloads(t *testing.T) {
 	}
 	check("directory domains", "alice@example.com", "<username>alice.smith</username>")
 	check("directory domains", "bob@dir.example", "<username>bob.b</username>", "<hostname>imap.example.com</hostname>")
+}
+
+// sqliteMailboxes is a directory of mailboxes in a new SQLite database,
+// made by the statements given, read with the domains and mailbox queries
+// given, behind the resolver (cache) the server uses.
+func sqliteMailboxes(tb testing.TB, domains, mailbox string, statements ...string) *directory.Resolver {
+	tb.Helper()
+	db := filepath.Join(tb.TempDir(), "mail.sqlite")
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, q := range statements {
+		if _, err := conn.Exec(q); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	conn.Close()
+	d := &config.Directory{SQL: &config.DirectorySQL{Driver: "sqlite", DSN: "file:" + db + "?mode=ro",
+		Domains: domains, Mailbox: mailbox}}
+	s := directory.SettingsFrom(d)
+	src, err := directory.Open(d, s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { src.Close() })
+	return directory.NewResolver(src, s.Cache, nil, nil)
 }
