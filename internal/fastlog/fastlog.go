@@ -103,12 +103,42 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.write(r.Time, r.Level, r.Message, nil, &r)
 }
 
+// AppendLine appends to dst the line that Log would write for the same
+// parts and reports true, or returns dst unchanged and false when the parts
+// are not plain (Log must write those). With WriteLines, a caller that
+// has many lines at once (the access log's batches) writes them in one
+// call.
+func (h *Handler) AppendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs ...slog.Attr) ([]byte, bool) {
+	if !h.fast || !plainParts(t, level, msg) || !plainAttrs(attrs) {
+		return dst, false
+	}
+	return h.appendLine(dst, t, level, msg, attrs, nil), true
+}
+
+// WriteLines writes lines made by AppendLine in one call to the
+// handler's writer.
+func (h *Handler) WriteLines(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := h.w.Write(b)
+	return err
+}
+
 // write formats a plain record: the attributes of r when r is not nil,
 // attrs otherwise.
 func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) error {
 	bp := h.bufs.Get()
 	defer h.bufs.Put(bp)
-	e := enc{b: *bp, json: h.json, first: true}
+	b := h.appendLine((*bp)[:0], t, level, msg, attrs, r)
+	_, err := h.w.Write(b)
+	*bp = b
+	return err
+}
+
+// appendLine appends a plain record as one line.
+func (h *Handler) appendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) []byte {
+	e := enc{b: dst, json: h.json, first: true}
 	if h.json {
 		e.b = append(e.b, '{')
 	}
@@ -140,10 +170,7 @@ func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs []slog.
 	if h.json {
 		b = append(b, '}')
 	}
-	b = append(b, '\n')
-	_, err := h.w.Write(b)
-	*bp = b
-	return err
+	return append(b, '\n')
 }
 
 // enc appends the parts of one line.

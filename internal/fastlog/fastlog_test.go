@@ -46,6 +46,22 @@ func same(t *testing.T, r slog.Record) {
 		if parts.String() != std.String() {
 			t.Fatalf("Log, json=%v:\nours %q\nstd  %q", json, parts.String(), std.String())
 		}
+		// The same again through AppendLine, twice into one buffer and
+		// written in one call; or, when it declines, through Log.
+		var lines bytes.Buffer
+		lh := New(&lines, json, nil)
+		b, ok := lh.AppendLine([]byte{}, r.Time, r.Level, r.Message, attrs...)
+		if ok {
+			b, _ = lh.AppendLine(b, r.Time, r.Level, r.Message, attrs...)
+			if err := lh.WriteLines(b); err != nil {
+				t.Fatal(err)
+			}
+			if want := std.String() + std.String(); lines.String() != want {
+				t.Fatalf("AppendLine, json=%v:\nours %q\nstd  %q", json, lines.String(), want)
+			}
+		} else if len(b) != 0 {
+			t.Fatalf("AppendLine declined but appended %q", b)
+		}
 	}
 }
 

@@ -21,8 +21,14 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.String(http.StatusOK, "ready\n")
 }
 
+// metricsHandler serves the metrics page, after counting the requests
+// answered so far whose batch (accesslog.go) is not written yet.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+	h := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.access.Flush()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // metricsRoute serves /metrics on the HTTP and HTTPS listeners, to clients

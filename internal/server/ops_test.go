@@ -435,6 +435,7 @@ func TestAccessLog(t *testing.T) {
 			req.Header.Set("Authorization", "Basic c2VjcmV0dXNlcjpodW50ZXIy")
 			req.Header.Set("User-Agent", "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)")
 			testutil.Do(t, req)
+			srv.FlushLog()
 			out := logs.String()
 			line := regexp.MustCompile(`\{"time":"[^"]+","level":"INFO","msg":"request","method":"GET","path":"/mail/config-v1.1.xml","status":200,"duration":\d+,"client":"outlook","remote":"127.0.0.1","domain":"example.net"\}\n`)
 			if !line.MatchString(out) {

@@ -97,6 +97,7 @@ func TestLogRedactsAddresses(t *testing.T) {
 				for _, req := range reqs {
 					testutil.Do(t, req)
 				}
+				srv.FlushLog()
 				out := logs.String()
 				if n := strings.Count(out, `"msg":"request"`) + strings.Count(out, "msg=request"); n != len(reqs) {
 					t.Fatalf("%d access lines for %d requests", n, len(reqs))

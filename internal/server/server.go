@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailautoconf/internal/acme"
+	"mailautoconf/internal/batch"
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/filewatch"
 	"mailautoconf/internal/limit"
@@ -113,6 +114,10 @@ type Server struct {
 	routeOf route.Index
 	// ctxPool recycles the per-request *web.Context (see observe).
 	ctxPool sync.Pool
+	// access collects answered requests for the access log and the
+	// metrics (accesslog.go); accessLines is its line buffer.
+	access      *batch.Queue[accessEntry]
+	accessLines []byte
 
 	// acme is the certificate manager of tls.acme, from Listen until
 	// Serve ends; nil without tls.acme (and in `check`).
@@ -173,6 +178,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		started: cfg,
 		routeOf: route.NewIndex(),
 	}
+	s.access = s.newAccessLog()
 	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
 	}
@@ -366,5 +372,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			first = err
 		}
 	}
+	// The lines and counts of the last requests; any request still
+	// answered after this is written as it ends.
+	s.access.Close()
 	return first
 }

@@ -1,0 +1,47 @@
+package server_test
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"mailautoconf/internal/fastlog"
+	"mailautoconf/internal/server"
+	"mailautoconf/internal/testutil"
+)
+
+// With the service's own log handler, access lines and request counts are
+// written in batches: a line reaches the log shortly after its request
+// without anything flushing it, a scrape of /metrics counts every request
+// answered before it, and nothing is lost when the server stops.
+func TestAccessBatches(t *testing.T) {
+	logs := &testutil.LogBuffer{}
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{Logger: slog.New(fastlog.New(logs, false, nil))})
+	url := srv.URL + "/mail/config-v1.1.xml?emailaddress=alice@example.com"
+	const n = 3
+	for range n {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.0")
+		if r := testutil.Do(t, req); r.StatusCode != 200 {
+			t.Fatalf("status %d", r.StatusCode)
+		}
+	}
+	// Counted at once: the scrape flushes the batch first.
+	key := `mailautoconf_http_requests_total{client="thunderbird",endpoint="autoconfig",outcome="ok"}`
+	if v := metricValue(t, srv.URL, key); v != n {
+		t.Errorf("%s = %v right after %d requests, want %d", key, v, n, n)
+	}
+	// Logged within the batch's delay, with nobody flushing.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), "msg=request method=GET path=/mail/config-v1.1.xml status=200") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the access lines of %d requests did not reach the log:\n%s", n, logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
