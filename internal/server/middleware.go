@@ -40,24 +40,31 @@ func (s *Server) front() echo.MiddlewareFunc {
 		// oversized body with an Autodiscover error document.
 		Skipper: autodiscover.SkipBodyLimit,
 	})
+	s.bodyLimit = bodyLimit
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			start := time.Now()
-			wc, _ := s.ctxPool.Get().(*web.Context)
-			if wc == nil {
-				wc = new(web.Context)
-			}
-			wc.Context, wc.Info, wc.Budget = c, web.Info{}, s.State().budget()
-			if err := s.guard(wc, next, bodyLimit); err != nil {
-				c.Error(err)
-			}
-			info := wc.Info
-			wc.Context, wc.Info = nil, web.Info{}
-			s.ctxPool.Put(wc)
-			s.logRequest(c, info, start)
+			s.observe(c, next)
 			return nil
 		}
 	}
+}
+
+// observe runs the front middleware's steps around next; routes without
+// parameters come here directly (serveStatic).
+func (s *Server) observe(c echo.Context, next echo.HandlerFunc) {
+	start := time.Now()
+	wc, _ := s.ctxPool.Get().(*web.Context)
+	if wc == nil {
+		wc = new(web.Context)
+	}
+	wc.Context, wc.Info, wc.Budget = c, web.Info{}, s.State().budget()
+	if err := s.guard(wc, next, s.bodyLimit); err != nil {
+		c.Error(err)
+	}
+	info := wc.Info
+	wc.Context, wc.Info = nil, web.Info{}
+	s.ctxPool.Put(wc)
+	s.logRequest(c, info, start)
 }
 
 // guard runs the steps before the handler, and the handler. A panic

@@ -35,5 +35,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	autodiscover.CanonicalizePath(r.URL)
-	s.echo.ServeHTTP(w, r)
+	if !s.serveStatic(w, r) {
+		s.echo.ServeHTTP(w, r)
+	}
 }

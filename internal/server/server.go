@@ -118,6 +118,11 @@ type Server struct {
 	// metrics (accesslog.go); accessLines is its line buffer.
 	access      *batch.Queue[accessEntry]
 	accessLines []byte
+	// static holds the routes without parameters by path (serveStatic);
+	// bodyLimit is the front middleware's body limit. Both are set once,
+	// when the routes are built.
+	static    map[string]*staticRoute
+	bodyLimit echo.MiddlewareFunc
 
 	// acme is the certificate manager of tls.acme, from Listen until
 	// Serve ends; nil without tls.acme (and in `check`).
