@@ -45,3 +45,25 @@ func TestAccessBatches(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The Date header, formatted once per second by the service, is one value
+// in net/http's format and tells the time.
+func TestDateHeader(t *testing.T) {
+	srv := testutil.Start(t, testutil.Demo(t), server.Options{})
+	for _, path := range []string{"/mail/config-v1.1.xml?emailaddress=alice@example.com", "/no-such-path", "/healthz"} {
+		before := time.Now().Add(-time.Second)
+		r := testutil.Get(t, srv.URL+path, "")
+		after := time.Now().Add(time.Second)
+		dates := r.Header.Values("Date")
+		if len(dates) != 1 {
+			t.Fatalf("%s: Date %q, want one value", path, dates)
+		}
+		d, err := time.Parse(http.TimeFormat, dates[0])
+		if err != nil {
+			t.Fatalf("%s: Date %q: %v", path, dates[0], err)
+		}
+		if d.Before(before.Truncate(time.Second)) || d.After(after) {
+			t.Errorf("%s: Date %v, not between %v and %v", path, d, before, after)
+		}
+	}
+}

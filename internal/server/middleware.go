@@ -53,6 +53,7 @@ func (s *Server) front() echo.MiddlewareFunc {
 // parameters come here directly (serveStatic).
 func (s *Server) observe(c echo.Context, next echo.HandlerFunc) {
 	start := time.Now()
+	c.Response().Header()["Date"] = s.date.header(start)
 	wc, _ := s.ctxPool.Get().(*web.Context)
 	if wc == nil {
 		wc = new(web.Context)

@@ -123,6 +123,8 @@ type Server struct {
 	// when the routes are built.
 	static    map[string]*staticRoute
 	bodyLimit echo.MiddlewareFunc
+	// date is the Date header of the current second.
+	date httpDate
 
 	// acme is the certificate manager of tls.acme, from Listen until
 	// Serve ends; nil without tls.acme (and in `check`).

@@ -87,6 +87,9 @@ func equalHeaders(a, b http.Header) bool {
 		return false
 	}
 	for k, v := range a {
+		if k == "Date" {
+			continue // the two answers may fall in two seconds
+		}
 		if strings.Join(v, "\n") != strings.Join(b[k], "\n") {
 			return false
 		}

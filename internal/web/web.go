@@ -237,5 +237,10 @@ func Blob(c echo.Context, code int, contentType string, b []byte) error {
 	h := c.Response().Header()
 	h[echo.HeaderContentType] = vs[0:1:1]
 	h[echo.HeaderContentLength] = vs[1:2:2]
-	return c.Blob(code, contentType, b)
+	// What echo's Blob does after checking the Content-Type set just
+	// above (a canonicalised header lookup per answer).
+	resp := c.Response()
+	resp.WriteHeader(code)
+	_, err := resp.Write(b)
+	return err
 }
