@@ -42,7 +42,7 @@ run:
 # Budgets are execution counts, not -fuzztime durations: with Go 1.26 a
 # duration can end in a spurious "context deadline exceeded" failure
 # (go.dev/issue/75804). `make fuzz FUZZ_EXECS=10000000` is the longer run.
-FUZZ_TARGETS = ./internal/address:FuzzParse ./internal/config:FuzzParse \
+FUZZ_TARGETS = ./internal/address:FuzzParse ./internal/address:FuzzSimpleParse ./internal/config:FuzzParse \
   ./autodiscover:FuzzParseRequest ./autodiscover:FuzzFastRequest \
   ./internal/dnsserver:FuzzPacket ./internal/dnsserver:FuzzAnswers \
   ./internal/e2e:FuzzHTTP ./internal/e2e:FuzzDNS ./internal/e2e:FuzzConfig \

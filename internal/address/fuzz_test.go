@@ -92,3 +92,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSimpleParse checks that the one-pass parser accepts only inputs the
+// full parser accepts, with the same result: whatever parseSimple takes,
+// parseFull returns the same address for.
+func FuzzSimpleParse(f *testing.F) {
+	for _, s := range []string{
+		"alice@example.com", "Alice@example.com", "alice@Example.com", "a.b@example.com", "a..b@example.com",
+		".a@example.com", "a.@example.com", "a@example.com.", "a@example..com", "a@.example.com",
+		"a@-x.example", "a@x-.example", "a@xn--bcher-kva.example", "a@xn--zz.example", "a@192.0.2.1",
+		"a@example.c0m", "a@example.123", "a@b@example.com", "@example.com", "a@", "a b@example.com",
+		"a\"b@example.com", "a(b)@example.com", "a%b+c@example.com", "!#$&*/=?^_{|}~-@example.com",
+		"a@" + strings.Repeat("x", 63) + ".example", "a@" + strings.Repeat("x", 64) + ".example",
+		strings.Repeat("l", 64) + "@example.com", strings.Repeat("l", 65) + "@example.com",
+		strings.Repeat("l", 64) + "@" + strings.Repeat("d", 63) + "." + strings.Repeat("d", 63) + "." + strings.Repeat("d", 58) + ".com",
+		"a@e_x.com", "a@exam\x00ple.com", "a\x7f@example.com", " a@example.com", "a@example.com ",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		fast, ok := parseSimple(raw)
+		if !ok {
+			return
+		}
+		full, err := parseFull(raw)
+		if err != nil {
+			t.Fatalf("parseSimple(%q) accepted what parseFull refuses: %v", raw, err)
+		}
+		if fast != full {
+			t.Fatalf("parseSimple(%q) = %+v, parseFull = %+v", raw, fast, full)
+		}
+	})
+}
