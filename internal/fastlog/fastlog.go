@@ -109,10 +109,13 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 // has many lines at once (the access log's batches) writes them in one
 // call.
 func (h *Handler) AppendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs ...slog.Attr) ([]byte, bool) {
-	if !h.fast || !plainParts(t, level, msg) || !plainAttrs(attrs) {
+	if !h.fast || !plainParts(t, level, msg) {
 		return dst, false
 	}
-	return h.appendLine(dst, t, level, msg, attrs, nil), true
+	// Each attribute is checked as it is appended (one pass over the
+	// attributes, not two); a line that turns out not to be plain is
+	// cut off again.
+	return h.appendLine(dst, t, level, msg, attrs, nil, true)
 }
 
 // WriteLines writes lines made by AppendLine in one call to the
@@ -130,14 +133,16 @@ func (h *Handler) WriteLines(b []byte) error {
 func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) error {
 	bp := h.bufs.Get()
 	defer h.bufs.Put(bp)
-	b := h.appendLine((*bp)[:0], t, level, msg, attrs, r)
+	b, _ := h.appendLine((*bp)[:0], t, level, msg, attrs, r, false)
 	_, err := h.w.Write(b)
 	*bp = b
 	return err
 }
 
-// appendLine appends a plain record as one line.
-func (h *Handler) appendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) []byte {
+// appendLine appends a plain record as one line. With check, it first
+// makes sure that each of attrs is plain, and returns dst unchanged and
+// false at the first that is not.
+func (h *Handler) appendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record, check bool) ([]byte, bool) {
 	e := enc{b: dst, json: h.json, first: true}
 	if h.json {
 		e.b = append(e.b, '{')
@@ -164,13 +169,16 @@ func (h *Handler) appendLine(dst []byte, t time.Time, level slog.Level, msg stri
 		})
 	}
 	for _, a := range attrs {
+		if check && !plainAttr(a) {
+			return dst, false
+		}
 		e.attr(a)
 	}
 	b := e.b
 	if h.json {
 		b = append(b, '}')
 	}
-	return append(b, '\n')
+	return append(b, '\n'), true
 }
 
 // enc appends the parts of one line.

@@ -51,7 +51,7 @@ func scanQuery(raw, name string, fold bool) (string, bool) {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		if strings.ContainsAny(k, "%+") {
+		if escaped(k) {
 			var err error
 			if k, err = url.QueryUnescape(k); err != nil {
 				continue
@@ -60,7 +60,7 @@ func scanQuery(raw, name string, fold bool) (string, bool) {
 		if k != name && (!fold || !strings.EqualFold(k, name)) {
 			continue
 		}
-		if strings.ContainsAny(v, "%+") {
+		if escaped(v) {
 			var err error
 			if v, err = url.QueryUnescape(v); err != nil {
 				continue
@@ -69,6 +69,13 @@ func scanQuery(raw, name string, fold bool) (string, bool) {
 		return v, true
 	}
 	return "", false
+}
+
+// escaped reports whether a query key or value holds '%' or '+', which
+// url.QueryUnescape would change. strings.ContainsAny builds a set of its
+// characters on every call; two byte searches do not.
+func escaped(s string) bool {
+	return strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0
 }
 
 // Info is what a handler learned about a request, for the access log and
