@@ -118,6 +118,76 @@ func (h *Handler) AppendLine(dst []byte, t time.Time, level slog.Level, msg stri
 	return h.appendLine(dst, t, level, msg, attrs, nil, true)
 }
 
+// Line appends one line field by field, as AppendLine would for the same
+// parts given as attributes, for a caller that writes many lines of one
+// shape (the access log): without slog.Attr values, whose kind is looked
+// at again for every field, nor a second pass over them. Begin starts it;
+// End reports whether every part was plain.
+type Line struct {
+	e     enc
+	start int
+	ok    bool
+}
+
+// Begin starts a line with the time, level and message.
+func (h *Handler) Begin(dst []byte, t time.Time, level slog.Level, msg string) Line {
+	l := Line{start: len(dst), ok: h.fast && plainParts(t, level, msg)}
+	if !l.ok {
+		l.e.b = dst
+		return l
+	}
+	l.e.b, _ = h.appendLine(dst, t, level, msg, nil, nil, false)
+	// appendLine closed the line; it is reopened for the fields.
+	l.e.b = l.e.b[:len(l.e.b)-1]
+	if h.json {
+		l.e.b = l.e.b[:len(l.e.b)-1]
+	}
+	l.e.json = h.json
+	return l
+}
+
+// String appends a string field.
+func (l *Line) String(key, value string) {
+	if l.ok = l.ok && plain(key) && plain(value); l.ok {
+		l.e.key(key)
+		l.e.str(value)
+	}
+}
+
+// Int appends an integer field.
+func (l *Line) Int(key string, v int64) {
+	if l.ok = l.ok && plain(key); l.ok {
+		l.e.key(key)
+		l.e.b = strconv.AppendInt(l.e.b, v, 10)
+	}
+}
+
+// Duration appends a duration field.
+func (l *Line) Duration(key string, d time.Duration) {
+	if l.ok = l.ok && plain(key); l.ok {
+		l.e.key(key)
+		if l.e.json {
+			l.e.b = strconv.AppendInt(l.e.b, int64(d), 10)
+		} else {
+			l.e.b = append(l.e.b, d.String()...)
+		}
+	}
+}
+
+// End closes the line and returns the buffer with it, and true; or, when a
+// part was not plain, the buffer as it was before Begin and false (then
+// Log must write the record).
+func (l *Line) End() ([]byte, bool) {
+	if !l.ok {
+		return l.e.b[:l.start], false
+	}
+	b := l.e.b
+	if l.e.json {
+		b = append(b, '}')
+	}
+	return append(b, '\n'), true
+}
+
 // WriteLines writes lines made by AppendLine in one call to the
 // handler's writer.
 func (h *Handler) WriteLines(b []byte) error {

@@ -62,6 +62,30 @@ func same(t *testing.T, r slog.Record) {
 		} else if len(b) != 0 {
 			t.Fatalf("AppendLine declined but appended %q", b)
 		}
+		// And field by field through Line.
+		ln := lh.Begin([]byte("before\n"), r.Time, r.Level, r.Message)
+		for _, a := range attrs {
+			switch a.Value.Kind() {
+			case slog.KindString:
+				ln.String(a.Key, a.Value.String())
+			case slog.KindInt64:
+				ln.Int(a.Key, a.Value.Int64())
+			case slog.KindDuration:
+				ln.Duration(a.Key, a.Value.Duration())
+			default:
+				ln.String(a.Key, "\x00") // not plain: the line must be declined
+			}
+		}
+		lb, lok := ln.End()
+		if lok != ok {
+			t.Fatalf("Line: plain %v, AppendLine: plain %v", lok, ok)
+		}
+		if want := "before\n"; !lok && string(lb) != want {
+			t.Fatalf("Line declined but left %q, want %q", lb, want)
+		}
+		if want := "before\n" + std.String(); lok && string(lb) != want {
+			t.Fatalf("Line, json=%v:\nours %q\nstd  %q", json, lb, want)
+		}
 	}
 }
 

@@ -123,6 +123,27 @@ func (s *Server) writeAccess(entries []accessEntry) {
 		if !e.addresses {
 			path = redact.Addresses(path)
 		}
+		if fh != nil {
+			// Field by field (fastlog.Line), the line the attributes
+			// below make.
+			ln := fh.Begin(lines, e.end, slog.LevelInfo, "request")
+			ln.String("method", e.method)
+			ln.String("path", path)
+			ln.Int("status", int64(e.status))
+			ln.Duration("duration", e.elapsed)
+			ln.String("client", client)
+			ln.String("remote", e.remote)
+			if e.domain != "" {
+				ln.String("domain", e.domain)
+			}
+			if e.address != nil && e.addresses {
+				ln.String("address", e.address.String())
+			}
+			if b, ok := ln.End(); ok {
+				lines = b
+				continue
+			}
+		}
 		attrs := [8]slog.Attr{
 			slog.String("method", e.method),
 			slog.String("path", path),
@@ -141,10 +162,6 @@ func (s *Server) writeAccess(entries []accessEntry) {
 			n++
 		}
 		if fh != nil {
-			if b, ok := fh.AppendLine(lines, e.end, slog.LevelInfo, "request", attrs[:n]...); ok {
-				lines = b
-				continue
-			}
 			// A line that needs quoting or escaping is written by
 			// the standard handler, after the lines before it.
 			_ = fh.WriteLines(lines)

@@ -31,6 +31,14 @@ func TestAccessBatches(t *testing.T) {
 			t.Fatalf("status %d", r.StatusCode)
 		}
 	}
+	// A path that needs quoting goes to the standard handler, after the
+	// lines before it and before those after it.
+	if r := testutil.Get(t, srv.URL+"/no%20such%22path", ""); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %d", r.StatusCode)
+	}
+	if r := testutil.Get(t, srv.URL+"/healthz", ""); r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", r.StatusCode)
+	}
 	// Counted at once: the scrape flushes the batch first.
 	key := `mailautoconf_http_requests_total{client="thunderbird",endpoint="autoconfig",outcome="ok"}`
 	if v := metricValue(t, srv.URL, key); v != n {
@@ -43,6 +51,13 @@ func TestAccessBatches(t *testing.T) {
 			t.Fatalf("the access lines of %d requests did not reach the log:\n%s", n, logs.String())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	out := logs.String()
+	last := strings.LastIndex(out, "path=/mail/config-v1.1.xml")
+	quoted := strings.Index(out, `path="/no such\"path" status=404`)
+	health := strings.Index(out, "path=/healthz status=200")
+	if !(last >= 0 && last < quoted && quoted < health) {
+		t.Errorf("the quoted line is missing or out of order:\n%s", out)
 	}
 }
 
