@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -250,8 +251,13 @@ func ParseDomain(s string) (string, error) {
 	// Only a name ending in a digit or with a colon can be an IP literal;
 	// asking the parser about every other name would build (and box) an
 	// error value per request.
-	if d != "" && (d[len(d)-1] >= '0' && d[len(d)-1] <= '9' || strings.IndexByte(d, ':') >= 0) && net.ParseIP(d) != nil {
-		return "", invalid("domain is an IP address")
+	if d != "" && (d[len(d)-1] >= '0' && d[len(d)-1] <= '9' || strings.IndexByte(d, ':') >= 0) {
+		if _, err := netip.ParseAddr(d); err == nil {
+			// One shared value: a Host header that is an IP address
+			// (a client or probe that connects by address) is
+			// common, and asked on every such request.
+			return "", errIPDomain
+		}
 	}
 	if err := checkHostname(d); err != nil {
 		return "", err
@@ -263,6 +269,9 @@ func ParseDomain(s string) (string, error) {
 	}
 	return d, nil
 }
+
+// errIPDomain is ParseDomain's error for an IP address.
+var errIPDomain = &Error{Reason: "domain is an IP address"}
 
 // strict checks A-labels the way a registry does (RFC 5891 section 4): valid
 // Punycode that decodes to a valid U-label (NFC, no disallowed or mapped
