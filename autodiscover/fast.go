@@ -254,16 +254,31 @@ func nsAttr(p []byte) ([]byte, bool) {
 		return nil, false
 	}
 	q := p[1]
-	for i := 2; i < len(p); i++ {
-		switch c := p[i]; {
-		case c == q:
-			return p[i+1:], true
-		case c < 0x20 || c > 0x7e || c == '<' || c == '&':
-			return nil, false
-		}
+	i := 2
+	for i < len(p) && attrByte[p[i]] && p[i] != q {
+		i++
+	}
+	if i < len(p) && p[i] == q {
+		return p[i+1:], true
 	}
 	return nil, false
 }
+
+// attrByte and textByte are the bytes an attribute value (besides its
+// quote) and element text may hold here: printable ASCII without '<' and
+// '&' (no references), and for text also without '>' and with XML white
+// space. Tables rather than comparisons: these loops read most of a
+// request's bytes.
+var attrByte, textByte = func() (a, t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		a[c] = c != '<' && c != '&'
+		t[c] = a[c] && c != '>'
+	}
+	for _, c := range []byte{' ', '\t', '\r', '\n'} {
+		t[c] = true
+	}
+	return a, t
+}()
 
 // endTag reads </name> with exactly the name of the start tag.
 func endTag(p, name []byte) ([]byte, bool) {
@@ -286,10 +301,11 @@ func textElement(p []byte) (name, text, rest []byte, ok bool) {
 	}
 	p = p[2+len(name):]
 	i := 0
-	for ; i < len(p) && p[i] != '<'; i++ {
-		if c := p[i]; (c < 0x20 && !isSpace(c)) || c > 0x7e || c == '&' || c == '>' {
-			return nil, nil, nil, false
-		}
+	for i < len(p) && textByte[p[i]] {
+		i++
+	}
+	if i < len(p) && p[i] != '<' {
+		return nil, nil, nil, false
 	}
 	text = p[:i]
 	if rest, ok = endTag(p[i:], name); !ok {
