@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -196,6 +197,16 @@ func (r *Renderer) SignWith(source func() *Signer) error {
 		return r.newCache()
 	}
 	return nil
+}
+
+// SigningNotAfter is the end of the validity of the certificate the next
+// profile is signed with, and false when profiles are not signed (none
+// configured, or the managed certificate not obtained yet).
+func (r *Renderer) SigningNotAfter() (time.Time, bool) {
+	if sg := r.currentSigner(); sg != nil {
+		return sg.NotAfter(), true
+	}
+	return time.Time{}, false
 }
 
 // currentSigner is the signer of the next profile, nil for none.

@@ -26,6 +26,9 @@ type Signer struct {
 	chain []*x509.Certificate
 }
 
+// NotAfter is the end of the signing certificate's validity.
+func (s *Signer) NotAfter() time.Time { return s.cert.NotAfter }
+
 // LoadSigner reads the files the configuration names and checks that they
 // can sign: the key matches the certificate, the certificate (and every
 // chain certificate) is valid now, its key usage allows signatures, and a

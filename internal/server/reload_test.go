@@ -174,6 +174,8 @@ func TestExtraDomains(t *testing.T) {
 	if status("a@from-db.test") != http.StatusNotFound {
 		t.Fatal("served before it was added")
 	}
+	reloads := `mailautoconf_config_reloads_total{result="success"}`
+	before := metricValue(t, srv.URL, reloads)
 	err := srv.SetExtraDomains([]settings.Domain{
 		{Name: "from-db.test", Provider: "mail.example.com"},
 		{Name: "alias-db.test", Provider: "mail.example.com", AliasOf: "example.com"},
@@ -192,6 +194,10 @@ func TestExtraDomains(t *testing.T) {
 	}
 	if v := metricValue(t, srv.URL, "mailautoconf_config_domains"); v != 4 {
 		t.Errorf("domains gauge %v, want 4", v)
+	}
+	// Other sources' domains are not a reload of the configuration.
+	if v := metricValue(t, srv.URL, reloads); v != before {
+		t.Errorf("%s = %v after new extra domains, want %v as before", reloads, v, before)
 	}
 	testutil.WriteFile(t, path, []byte(strings.Replace(providerYAML, "example.net]", "example.net, example.org]", 1)))
 	hup(t, srv.URL)

@@ -186,6 +186,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		routeOf: route.NewIndex(),
 	}
 	s.access = s.newAccessLog()
+	s.metrics.Registry.MustRegister(newSigningExpiry(s))
 	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
 	}

@@ -260,7 +260,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 func (s *Server) SetExtraDomains(extra []settings.Domain) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	return s.reload(s.State().Catalog.Config, extra)
+	return s.applyOther(extra)
 }
 
 // SetMailboxes gives the server per-mailbox answers: every state from now
@@ -270,7 +270,22 @@ func (s *Server) SetMailboxes(l settings.MailboxLookup) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	s.mailboxes = l
-	return s.reload(s.State().Catalog.Config, s.extra)
+	return s.applyOther(s.extra)
+}
+
+// applyOther puts a state with the domains or mailboxes of other sources in
+// force, with the configuration in force. It is not a reload of the
+// configuration: the reload metrics and the start-only check are left
+// alone (a directory counts its own loads, and a refresh every few minutes
+// would otherwise repeat the start-only warning of a changed file).
+func (s *Server) applyOther(extra []settings.Domain) error {
+	if err := s.apply(s.State().Catalog.Config, extra); err != nil {
+		return fmt.Errorf("applying the domains of other sources: %w", err)
+	}
+	if s.opts.Reloaded != nil {
+		s.opts.Reloaded()
+	}
+	return nil
 }
 
 func (s *Server) reload(cfg *config.Config, extra []settings.Domain) error {
