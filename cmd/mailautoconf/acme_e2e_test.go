@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -94,12 +96,14 @@ type proc struct {
 	done  chan struct{}
 }
 
-// startProc runs `serve --config` on yaml and waits until /readyz answers.
-func startProc(t *testing.T, bin string, p ports, yaml string) *proc {
+// startProc runs `serve --config` on yaml, with the further serve flags
+// in args, and waits until /readyz answers.
+func startProc(t *testing.T, bin string, p ports, yaml string, args ...string) *proc {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "mailautoconf.yaml")
 	tu.WriteFile(t, cfg, []byte(yaml))
-	pr := &proc{cfg: cfg, cmd: exec.Command(bin, "serve", "--config", cfg), log: &tu.LogBuffer{}, ports: p, done: make(chan struct{})}
+	cmd := exec.Command(bin, append([]string{"serve", "--config", cfg}, args...)...)
+	pr := &proc{cfg: cfg, cmd: cmd, log: &tu.LogBuffer{}, ports: p, done: make(chan struct{})}
 	pr.cmd.Stdout, pr.cmd.Stderr = pr.log, pr.log
 	if err := pr.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -426,6 +430,116 @@ func TestACMETLSALPN(t *testing.T) {
 	if regexp.MustCompile(`msg="ordering certificate".* name=autoconfig\.example\.net `).MatchString(pr.log.String()) {
 		t.Error("the name covered by a certificate file was ordered")
 	}
+}
+
+// TestACMERenewal: the binary renews its certificates by itself. Pebble
+// issues certificates valid for 40 seconds and `serve --acme-renew-check
+// 1s` checks them every second; a client of autoconfig.example.com, which
+// connects anew for every request and trusts only Pebble's root, is
+// answered 200 over HTTPS (and over HTTP) all along, until the
+// certificate it is shown is a newer one from Pebble. A name no client
+// asks for is renewed too: the proof that the renewal comes from the
+// periodic check that the flag sets, not from a handshake (certmagic also
+// renews a certificate it is asked for at a handshake), since with the
+// default of 10 minutes no check would run during the test. The renewals
+// are logged and counted.
+func TestACMERenewal(t *testing.T) {
+	bin := buildBinary(t)
+	p := freePorts(t)
+	const validity = 40 * time.Second
+	pebble := tu.StartPebble(t, tu.PebbleOptions{
+		HTTPPort: p.http, TLSPort: p.https, DNS: fmt.Sprintf("127.0.0.1:%d", p.dns), Validity: validity,
+	})
+	storage := filepath.Join(t.TempDir(), "acme")
+	// The client below asks about 20 times a second.
+	const limits = "limits: {rate_per_second: 1000, burst: 1000}\n"
+	pr := startProc(t, bin, p, acmeYAML(p, pebble, storage, nil, limits), "--acme-renew-check", "1s")
+	pr.waitMissing(t, 0)
+	ordered := pebble.Orders()
+
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pebble.Root(t)) {
+		t.Fatal("pebble's root is not PEM")
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", p.https))
+		},
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		DisableKeepAlives: true, // a handshake per request: each sees the certificate served now
+	}}
+	const query = "/mail/config-v1.1.xml?emailaddress=alice@example.com"
+	requests := 0
+	// served asks over plain HTTP and over HTTPS, fails the test unless
+	// both answer 200 with the document, and returns the certificate
+	// autoconfig.example.com is served with (verified against Pebble's
+	// root and the clock).
+	served := func() *x509.Certificate {
+		t.Helper()
+		requests++
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", p.http, query))
+		if err != nil {
+			t.Fatalf("HTTP after %d requests: %v", requests, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("imap.example.com")) {
+			t.Fatalf("HTTP after %d requests: %s\n%s", requests, resp.Status, body)
+		}
+		resp, err = client.Get(fmt.Sprintf("https://autoconfig.example.com:%d%s", p.https, query))
+		if err != nil {
+			t.Fatalf("HTTPS after %d requests: %v", requests, err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("imap.example.com")) {
+			t.Fatalf("HTTPS after %d requests: %s\n%s", requests, resp.Status, body)
+		}
+		return resp.TLS.PeerCertificates[0]
+	}
+
+	first := served()
+	if life := first.NotAfter.Sub(first.NotBefore); life > validity || !strings.Contains(first.Issuer.CommonName, "Pebble") {
+		t.Fatalf("first certificate: issued by %q for %s: not Pebble's short-lived one, the test proves nothing", first.Issuer.CommonName, life)
+	}
+	var renewed *x509.Certificate
+	tu.WaitFor(t, 2*validity, func() string {
+		return fmt.Sprintf("autoconfig.example.com is still served serial %s (valid until %s) after %d requests", first.SerialNumber, first.NotAfter, requests)
+	}, func() bool {
+		renewed = served()
+		return renewed.SerialNumber.Cmp(first.SerialNumber) != 0
+	})
+	// Pebble's times have whole seconds: a renewal within the second of
+	// the first issuance has the same ones.
+	if renewed.NotBefore.Before(first.NotBefore) || renewed.NotAfter.Before(first.NotAfter) || !strings.Contains(renewed.Issuer.CommonName, "Pebble") {
+		t.Errorf("the new certificate (issued by %q, %s to %s) is not a later one than the first (%s to %s)",
+			renewed.Issuer.CommonName, renewed.NotBefore, renewed.NotAfter, first.NotBefore, first.NotAfter)
+	}
+	// The log is written in batches: the line may come a moment after
+	// the certificate is served.
+	tu.WaitFor(t, 10*time.Second, func() string { return "the renewal of autoconfig.example.com is not logged" }, func() bool {
+		served()
+		return regexp.MustCompile(`msg="certificate obtained".* name=autoconfig\.example\.com kind=renewal `).MatchString(pr.log.String())
+	})
+
+	// autodiscover.example.org: no client asks for it, so only the
+	// periodic check can renew it. Clients keep being answered meanwhile.
+	tu.WaitFor(t, 2*validity, func() string { return "autodiscover.example.org, which no client asked for, was not renewed" }, func() bool {
+		served()
+		return regexp.MustCompile(`msg="certificate obtained".* name=autodiscover\.example\.org kind=renewal `).MatchString(pr.log.String())
+	})
+	if v := pr.metric(t, `mailautoconf_acme_orders_total{kind="renewal",result="success"}`); v < 2 {
+		t.Errorf(`orders_total{kind="renewal",result="success"} = %v, want at least 2`, v)
+	}
+	if v := pr.metric(t, `mailautoconf_acme_orders_total{kind="renewal",result="failure"}`); v != 0 {
+		t.Errorf(`orders_total{kind="renewal",result="failure"} = %v`, v)
+	}
+	if n := pebble.Orders(); n < ordered+2 {
+		t.Errorf("pebble took %d orders, %d before the renewals", n, ordered)
+	}
+	t.Logf("%d requests over HTTP and HTTPS each, all answered 200, while %d certificates were renewed", requests, pebble.Orders()-ordered)
+	pr.stop(t)
 }
 
 // TestACMETwoProcesses: two processes sharing the storage, started

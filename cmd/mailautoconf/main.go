@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"mailautoconf/internal/config"
 	"mailautoconf/internal/directory"
@@ -39,6 +40,7 @@ Usage:
   mailautoconf serve [--config FILE] [--http ADDR]   run the service (demo configuration without --config)
                      [--dns ADDR]                    also answer DNS (UDP and TCP) for the served domains
                      [--https ADDR] [--metrics ADDR] [--log-format text|json]
+                     [--acme-renew-check DURATION]   how often managed certificates are checked for renewal
   mailautoconf check --config FILE                   validate a configuration file
   mailautoconf records [--config FILE] [--zone] [DOMAIN...]
                                                      print the DNS records as zone-file lines
@@ -185,8 +187,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	metricsAddr := fs.String("metrics", "", "separate /metrics listen address (default: the configuration's listen.metrics)")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: the configuration's log.format, or text)")
 	dnsAddr := fs.String("dns", "", "authoritative DNS listen address, UDP and TCP (default: the configuration's listen.dns; off without)")
+	renewCheck := fs.Duration("acme-renew-check", 0, "how often the managed certificates (tls.acme) are checked for renewal, a duration such as 1h or 30s, at least 1s (default: 10m)")
 	if code, ok := parseFlags(fs, serveUsage, args, stdout, stderr); !ok {
 		return code
+	}
+	// Zero when not given: certmagic's default. A given value is taken
+	// as it is, so a shorter one than a second (or 0) is a mistake, not
+	// a way back to the default: every check walks all certificates in
+	// memory.
+	if given(fs, "acme-renew-check") && *renewCheck < minRenewCheck {
+		fmt.Fprintf(stderr, "mailautoconf serve: --acme-renew-check %s: must be at least %s\n", *renewCheck, minRenewCheck)
+		return 2
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -223,6 +234,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		Version:     versionString(),
 		Logger:      log,
 		Reloaded:    func() { tuneGC(log) },
+
+		ACMERenewCheck: *renewCheck,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -263,6 +276,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// minRenewCheck is the shortest --acme-renew-check: short enough for
+// certificates that live a minute (a test CA), long enough that the checks
+// cannot keep a core busy with many certificates in memory.
+const minRenewCheck = time.Second
+
+// given tells whether the flag name was set on the command line.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // gcHeadroom is how much the heap may grow beyond what the configuration

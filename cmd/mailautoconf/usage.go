@@ -14,7 +14,8 @@ const (
 Runs the service: autoconfig, Autodiscover, Apple profiles and the settings
 page over HTTP(S), and DNS when --dns or listen.dns is set. Without --config
 it serves the built-in demo configuration. With tls.acme it obtains and
-renews the HTTPS certificates of the served names itself, in the background.
+renews the HTTPS certificates of the served names itself, in the background;
+--acme-renew-check sets how often they are checked for renewal.
 SIGHUP reloads the configuration; SIGTERM stops after the requests in flight.
 
 Options:

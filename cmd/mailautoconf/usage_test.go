@@ -51,6 +51,12 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		tc{[]string{"version", "extra"}, 2, "", `unexpected argument "extra"`},
 		tc{[]string{"serve", "--http"}, 2, "", "flag needs an argument: -http"},
 		tc{[]string{"serve", "--log-format", "xml", "--http", "127.0.0.1:0"}, 2, "", `--log-format "xml" is not text or json`},
+		// A renewal check more often than every second is refused before
+		// anything starts, 0 included (it is not "the default").
+		tc{[]string{"serve", "--acme-renew-check", "500ms", "--http", "127.0.0.1:0"}, 2, "", "--acme-renew-check 500ms: must be at least 1s"},
+		tc{[]string{"serve", "--acme-renew-check", "0", "--http", "127.0.0.1:0"}, 2, "", "--acme-renew-check 0s: must be at least 1s"},
+		tc{[]string{"serve", "--acme-renew-check", "-1m", "--http", "127.0.0.1:0"}, 2, "", "--acme-renew-check -1m0s: must be at least 1s"},
+		tc{[]string{"serve", "--acme-renew-check", "soon"}, 2, "", `invalid value "soon" for flag -acme-renew-check`},
 	)
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
