@@ -195,6 +195,19 @@ func TestExtraDomains(t *testing.T) {
 	if v := metricValue(t, srv.URL, "mailautoconf_config_domains"); v != 4 {
 		t.Errorf("domains gauge %v, want 4", v)
 	}
+	// The same rows again (a directory refresh that found them
+	// unchanged): the row left out is not logged a second time.
+	err = srv.SetExtraDomains([]settings.Domain{
+		{Name: "from-db.test", Provider: "mail.example.com"},
+		{Name: "alias-db.test", Provider: "mail.example.com", AliasOf: "example.com"},
+		{Name: "example.com", Provider: "mail.example.com"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), `msg="domain not served" domain=example.com`); n != 1 {
+		t.Errorf("the row left out is logged %d times after two identical refreshes, want once:\n%s", n, logs)
+	}
 	// Other sources' domains are not a reload of the configuration.
 	if v := metricValue(t, srv.URL, reloads); v != before {
 		t.Errorf("%s = %v after new extra domains, want %v as before", reloads, v, before)

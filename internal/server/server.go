@@ -105,6 +105,9 @@ type Server struct {
 	applyMu sync.Mutex
 	// extra is the domains of other sources in force (SetExtraDomains).
 	extra []settings.Domain
+	// skipped is the domains the state in force leaves out, with their
+	// reasons, so that a directory refresh logs only new ones.
+	skipped map[string]bool
 	// mailboxes gives per-mailbox answers (SetMailboxes); nil for none.
 	mailboxes settings.MailboxLookup
 	// started is the configuration the listeners were opened with.

@@ -198,6 +198,13 @@ func (rl *rateLimiter) deny(c echo.Context, client string) (bool, error) {
 // together with its certificates. Nothing changes when any part fails.
 // The caller holds applyMu.
 func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
+	return s.applyState(cfg, extra, false)
+}
+
+// applyState is apply; with quiet, domains left out are logged only when
+// they were not left out, for the same reason, by the state before (a
+// directory refreshed every few minutes would repeat every line).
+func (s *Server) applyState(cfg *config.Config, extra []settings.Domain, quiet bool) error {
 	st, err := NewState(cfg, extra...)
 	if err != nil {
 		return err
@@ -236,9 +243,15 @@ func (s *Server) apply(cfg *config.Config, extra []settings.Domain) error {
 	s.extra = extra
 	s.updateACME(st)
 	s.metrics.Domains.Set(float64(st.Domains()))
+	skipped := make(map[string]bool)
 	for _, sk := range st.Catalog.Skipped() {
-		s.log.Warn("domain not served", "domain", sk.Domain.Name, "provider", sk.Domain.Provider, "reason", sk.Reason)
+		key := sk.Domain.Name + "\x00" + sk.Domain.Provider + "\x00" + sk.Reason
+		skipped[key] = true
+		if !quiet || !s.skipped[key] {
+			s.log.Warn("domain not served", "domain", sk.Domain.Name, "provider", sk.Domain.Provider, "reason", sk.Reason)
+		}
 	}
+	s.skipped = skipped
 	return nil
 }
 
@@ -279,7 +292,7 @@ func (s *Server) SetMailboxes(l settings.MailboxLookup) error {
 // alone (a directory counts its own loads, and a refresh every few minutes
 // would otherwise repeat the start-only warning of a changed file).
 func (s *Server) applyOther(extra []settings.Domain) error {
-	if err := s.apply(s.State().Catalog.Config, extra); err != nil {
+	if err := s.applyState(s.State().Catalog.Config, extra, true); err != nil {
 		return fmt.Errorf("applying the domains of other sources: %w", err)
 	}
 	if s.opts.Reloaded != nil {
