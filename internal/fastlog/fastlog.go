@@ -103,23 +103,8 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.write(r.Time, r.Level, r.Message, nil, &r)
 }
 
-// AppendLine appends to dst the line that Log would write for the same
-// parts and reports true, or returns dst unchanged and false when the parts
-// are not plain (Log must write those). With WriteLines, a caller that
-// has many lines at once (the access log's batches) writes them in one
-// call.
-func (h *Handler) AppendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs ...slog.Attr) ([]byte, bool) {
-	if !h.fast || !plainParts(t, level, msg) {
-		return dst, false
-	}
-	// Each attribute is checked as it is appended (one pass over the
-	// attributes, not two); a line that turns out not to be plain is
-	// cut off again.
-	return h.appendLine(dst, t, level, msg, attrs, nil, true)
-}
-
-// Line appends one line field by field, as AppendLine would for the same
-// parts given as attributes, for a caller that writes many lines of one
+// Line appends one line field by field, as Log would write it for the
+// same parts given as attributes, for a caller that writes many lines of one
 // shape (the access log): without slog.Attr values, whose kind is looked
 // at again for every field, nor a second pass over them. Begin starts it;
 // End reports whether every part was plain.
@@ -136,7 +121,7 @@ func (h *Handler) Begin(dst []byte, t time.Time, level slog.Level, msg string) L
 		l.e.b = dst
 		return l
 	}
-	l.e.b, _ = h.appendLine(dst, t, level, msg, nil, nil, false)
+	l.e.b = h.appendLine(dst, t, level, msg, nil, nil)
 	// appendLine closed the line; it is reopened for the fields.
 	l.e.b = l.e.b[:len(l.e.b)-1]
 	if h.json {
@@ -188,7 +173,7 @@ func (l *Line) End() ([]byte, bool) {
 	return append(b, '\n'), true
 }
 
-// WriteLines writes lines made by AppendLine in one call to the
+// WriteLines writes lines made by Line in one call to the
 // handler's writer.
 func (h *Handler) WriteLines(b []byte) error {
 	if len(b) == 0 {
@@ -203,16 +188,14 @@ func (h *Handler) WriteLines(b []byte) error {
 func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) error {
 	bp := h.bufs.Get()
 	defer h.bufs.Put(bp)
-	b, _ := h.appendLine((*bp)[:0], t, level, msg, attrs, r, false)
+	b := h.appendLine((*bp)[:0], t, level, msg, attrs, r)
 	_, err := h.w.Write(b)
 	*bp = b
 	return err
 }
 
-// appendLine appends a plain record as one line. With check, it first
-// makes sure that each of attrs is plain, and returns dst unchanged and
-// false at the first that is not.
-func (h *Handler) appendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record, check bool) ([]byte, bool) {
+// appendLine appends a plain record as one line.
+func (h *Handler) appendLine(dst []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) []byte {
 	e := enc{b: dst, json: h.json, first: true}
 	if h.json {
 		e.b = append(e.b, '{')
@@ -239,16 +222,13 @@ func (h *Handler) appendLine(dst []byte, t time.Time, level slog.Level, msg stri
 		})
 	}
 	for _, a := range attrs {
-		if check && !plainAttr(a) {
-			return dst, false
-		}
 		e.attr(a)
 	}
 	b := e.b
 	if h.json {
 		b = append(b, '}')
 	}
-	return append(b, '\n'), true
+	return append(b, '\n')
 }
 
 // enc appends the parts of one line.
