@@ -3,6 +3,8 @@ package server
 import (
 	"net"
 	"sync"
+
+	"mailautoconf/internal/watchdog"
 )
 
 // connLimit caps the connections a listener has open at once
@@ -62,14 +64,17 @@ func (l *connLimit) close() {
 	l.cond.Broadcast()
 }
 
-// listener wraps ln so that it accepts within the cap.
-func (l *connLimit) listener(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, limit: l}
+// listener wraps ln so that it accepts within the cap. With a watchdog,
+// the connections it accepts are watched (and give their place back
+// through it: one wrapper around each connection rather than two).
+func (l *connLimit) listener(ln net.Listener, wd *watchdog.Watchdog) net.Listener {
+	return &limitListener{Listener: ln, limit: l, wd: wd}
 }
 
 type limitListener struct {
 	net.Listener
 	limit *connLimit
+	wd    *watchdog.Watchdog
 }
 
 func (ll *limitListener) Accept() (net.Conn, error) {
@@ -81,6 +86,9 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 	if err != nil {
 		ll.limit.release()
 		return nil, err
+	}
+	if ll.wd != nil {
+		return ll.wd.Watch(c, ll.limit.release), nil
 	}
 	return &limitConn{Conn: c, limit: ll.limit}, nil
 }

@@ -26,6 +26,7 @@ import (
 	"mailautoconf/internal/metrics"
 	"mailautoconf/internal/route"
 	"mailautoconf/internal/settings"
+	"mailautoconf/internal/watchdog"
 )
 
 // Limits that protect the service from slow or greedy clients. Every
@@ -137,9 +138,12 @@ type Server struct {
 	signer *acmeSigner
 
 	listeners []*listener
-	hup       chan os.Signal     // SIGHUP, registered in Listen
-	file      *filewatch.Watcher // the configuration file, from Listen on; nil for the demo
-	dns       *dnsListeners
+	hup       chan os.Signal // SIGHUP, registered in Listen
+	// watchdog holds the plain listeners' connections to their timeouts
+	// (created in Listen, run by Serve).
+	watchdog *watchdog.Watchdog
+	file     *filewatch.Watcher // the configuration file, from Listen on; nil for the demo
+	dns      *dnsListeners
 }
 
 // listener is one HTTP(S) server with its socket.
@@ -213,17 +217,24 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s }
 
-func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+// newHTTPServer returns the http.Server of one listener. With a watchdog
+// (the plain HTTP/1.1 listeners) the timeouts are the watchdog's, and
+// net/http's are off: it would otherwise set socket deadlines several
+// times per request (see internal/watchdog). The HTTPS listener keeps
+// net/http's timeouts, since HTTP/2 runs its own timers on them.
+func (s *Server) newHTTPServer(h http.Handler, wd *watchdog.Watchdog) *http.Server {
 	t := s.opts.Timeouts
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: t.ReadHeader,
-		ReadTimeout:       t.Read,
-		WriteTimeout:      t.Write,
-		IdleTimeout:       t.Idle,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	srv := &http.Server{
+		Handler:        h,
+		MaxHeaderBytes: MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if wd != nil {
+		srv.ConnState = wd.ConnState
+		return srv
+	}
+	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout = t.ReadHeader, t.Read, t.Write, t.Idle
+	return srv
 }
 
 // Listen opens the listeners. Addr and friends are valid afterwards.
@@ -231,6 +242,8 @@ func (s *Server) Listen() error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	s.startWatching()
+	t := s.opts.Timeouts
+	s.watchdog = watchdog.New(watchdog.Timeouts{Head: t.ReadHeader, Read: t.Read, Write: t.Write, Idle: t.Idle})
 	open := func(name, addr string, h http.Handler, tlsConfig *tls.Config) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -242,11 +255,15 @@ func (s *Server) Listen() error {
 		lim := s.State().limits
 		clients := limit.NewListener(ln, lim.MaxConnectionsPerClient, s.connClient)
 		conns := newConnLimit(lim.MaxConnections)
-		srv := s.newHTTPServer(h)
+		wd := s.watchdog
+		if tlsConfig != nil {
+			wd = nil
+		}
+		srv := s.newHTTPServer(h, wd)
 		if tlsConfig != nil {
 			srv.TLSConfig = tlsConfig
 		}
-		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(clients), srv: srv, conns: conns, clients: clients})
+		s.listeners = append(s.listeners, &listener{name: name, ln: conns.listener(clients, wd), srv: srv, conns: conns, clients: clients})
 		return nil
 	}
 	if err := open("http", s.opts.HTTPAddr, s.plainHandler(), nil); err != nil {
@@ -349,6 +366,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go s.watch(wctx)
+	// The watchdog runs until the connections have drained: a client
+	// that stops reading its answer is still cut off during shutdown.
+	dctx, stopWatchdog := context.WithCancel(context.Background())
+	watchdogDone := make(chan struct{})
+	go func() { defer close(watchdogDone); s.watchdog.Run(dctx) }()
+	defer func() { stopWatchdog(); <-watchdogDone }()
 	s.metrics.LastReloadOK.Set(1)
 	s.metrics.LastReloadTime.SetToCurrentTime()
 	s.ready.Store(true)
