@@ -65,12 +65,14 @@ func (s *Server) FlushLog() { s.access.Flush() }
 
 // logRequest records the request for the access log and the metrics.
 func (s *Server) logRequest(c echo.Context, info web.Info, start time.Time) {
-	end := time.Now()
+	// time.Since reads only the monotonic clock (time.Now reads both
+	// clocks): the end is the start plus the time taken.
+	elapsed := time.Since(start)
 	st := s.State()
 	r := c.Request()
 	s.access.Add(accessEntry{
-		end:       end,
-		elapsed:   end.Sub(start),
+		end:       start.Add(elapsed),
+		elapsed:   elapsed,
 		method:    r.Method,
 		path:      r.URL.Path,
 		route:     c.Path(),

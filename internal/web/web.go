@@ -28,36 +28,52 @@ import (
 // asks for one or two parameters, and building url.Values for that was a
 // map and a slice per request.
 func Query(r *http.Request, names ...string) (string, bool) {
-	raw := r.URL.RawQuery
-	for _, n := range names {
-		if v, ok := scanQuery(raw, n, false); ok {
-			return v, true
-		}
-	}
-	for _, n := range names {
-		if v, ok := scanQuery(raw, n, true); ok {
-			return v, true
-		}
-	}
-	return "", false
+	return queryValue(r.URL.RawQuery, names)
 }
 
-// scanQuery finds the first well-formed parameter called name.
-func scanQuery(raw, name string, fold bool) (string, bool) {
-	for raw != "" {
+// queryValue scans raw once. Each well-formed pair whose name is one of
+// names gets a rank, exact matches first and then by the names' order;
+// the first pair of the best rank is the answer. (Scanning once per name
+// and per kind of match took up to four passes for a parameter that is
+// absent, as most of the optional ones are.)
+func queryValue(raw string, names []string) (string, bool) {
+	best, bestRank := "", -1
+	for raw != "" && bestRank != 0 {
 		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
+		if i := strings.IndexByte(raw, '&'); i >= 0 {
+			pair, raw = raw[:i], raw[i+1:]
+		} else {
+			pair, raw = raw, ""
+		}
 		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
 			continue
 		}
-		k, v, _ := strings.Cut(pair, "=")
+		k, v := pair, ""
+		if i := strings.IndexByte(pair, '='); i >= 0 {
+			k, v = pair[:i], pair[i+1:]
+		}
 		if escaped(k) {
 			var err error
 			if k, err = url.QueryUnescape(k); err != nil {
 				continue
 			}
 		}
-		if k != name && (!fold || !strings.EqualFold(k, name)) {
+		rank := -1
+		for i, n := range names {
+			if k == n {
+				rank = i
+				break
+			}
+		}
+		if rank < 0 {
+			for i, n := range names {
+				if strings.EqualFold(k, n) {
+					rank = len(names) + i
+					break
+				}
+			}
+		}
+		if rank < 0 || bestRank >= 0 && rank >= bestRank {
 			continue
 		}
 		if escaped(v) {
@@ -66,9 +82,9 @@ func scanQuery(raw, name string, fold bool) (string, bool) {
 				continue
 			}
 		}
-		return v, true
+		best, bestRank = v, rank
 	}
-	return "", false
+	return best, bestRank >= 0
 }
 
 // escaped reports whether a query key or value holds '%' or '+', which
