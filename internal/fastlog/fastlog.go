@@ -139,6 +139,24 @@ func (l *Line) String(key, value string) {
 	}
 }
 
+// StringFunc appends a string field whose value f appends to the line,
+// f(dst, s): text derived from s (a path with its addresses redacted)
+// without a string made for it.
+func (l *Line) StringFunc(key, s string, f func(dst []byte, s string) []byte) {
+	if l.ok = l.ok && plain(key); !l.ok {
+		return
+	}
+	l.e.key(key)
+	if l.e.json {
+		l.e.b = append(l.e.b, '"')
+	}
+	n := len(l.e.b)
+	l.e.b = f(l.e.b, s)
+	if l.ok = plainBytes(l.e.b[n:]); l.ok && l.e.json {
+		l.e.b = append(l.e.b, '"')
+	}
+}
+
 // Int appends an integer field.
 func (l *Line) Int(key string, v int64) {
 	if l.ok = l.ok && plain(key); l.ok {
@@ -333,6 +351,19 @@ func plain(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if !plainByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainBytes is plain for bytes.
+func plainBytes(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !plainByte[c] {
 			return false
 		}
 	}

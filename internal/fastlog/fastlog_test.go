@@ -56,7 +56,12 @@ func same(t *testing.T, r slog.Record) {
 		for _, a := range attrs {
 			switch a.Value.Kind() {
 			case slog.KindString:
-				ln.String(a.Key, a.Value.String())
+				if a.Key == "path" {
+					// As the access log writes a redacted path.
+					ln.StringFunc(a.Key, a.Value.String(), func(dst []byte, s string) []byte { return append(dst, s...) })
+				} else {
+					ln.String(a.Key, a.Value.String())
+				}
 			case slog.KindInt64:
 				ln.Int(a.Key, a.Value.Int64())
 			case slog.KindDuration:

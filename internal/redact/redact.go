@@ -23,27 +23,39 @@ const maxDecode = 4
 // Addresses returns s with the local part of every address replaced by
 // Mask. Text without "@" or "%" is returned as it is, without allocating.
 func Addresses(s string) string {
-	// Two byte searches rather than strings.ContainsAny, which builds a
-	// set of its characters on every call (this runs for every access
-	// line).
-	if strings.IndexByte(s, '@') < 0 && strings.IndexByte(s, '%') < 0 {
+	if !suspect(s) {
 		return s
 	}
-	var b strings.Builder
+	return string(AppendAddresses(nil, s))
+}
+
+// AppendAddresses appends Addresses(s) to dst: the access log writes a
+// path straight into its line, without a string for it.
+func AppendAddresses(dst []byte, s string) []byte {
+	if !suspect(s) {
+		return append(dst, s...)
+	}
 	start := 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) && !isDelimiter(s[i]) {
 			continue
 		}
 		if start < i {
-			b.WriteString(token(s[start:i]))
+			dst = appendToken(dst, s[start:i])
 		}
 		if i < len(s) {
-			b.WriteByte(s[i])
+			dst = append(dst, s[i])
 		}
 		start = i + 1
 	}
-	return b.String()
+	return dst
+}
+
+// suspect reports whether s may hold an address. Two byte searches rather
+// than strings.ContainsAny, which builds a set of its characters on every
+// call (this runs for every access line).
+func suspect(s string) bool {
+	return strings.IndexByte(s, '@') >= 0 || strings.IndexByte(s, '%') >= 0
 }
 
 // isDelimiter reports whether c separates tokens: the separators of paths
@@ -58,9 +70,9 @@ func isDelimiter(c byte) bool {
 	return c < 0x20 || c == 0x7f
 }
 
-// token redacts one token: "*@domain" when it holds an address, itself
-// otherwise.
-func token(t string) string {
+// appendToken appends one token, redacted: "*@domain" when it holds an
+// address, itself otherwise.
+func appendToken(dst []byte, t string) []byte {
 	d := t
 	for range maxDecode {
 		if strings.IndexByte(d, '@') >= 0 {
@@ -74,9 +86,10 @@ func token(t string) string {
 	}
 	i := strings.LastIndexByte(d, '@')
 	if i < 0 {
-		return t
+		return append(dst, t...)
 	}
-	return Mask + "@" + Addresses(d[i+1:])
+	dst = append(dst, Mask+"@"...)
+	return AppendAddresses(dst, d[i+1:])
 }
 
 // unescape decodes the valid %XX sequences of s ("+" stays: in a path it

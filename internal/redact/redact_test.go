@@ -30,11 +30,20 @@ func TestAddresses(t *testing.T) {
 		if got := Addresses(c.in); got != c.want {
 			t.Errorf("Addresses(%q) = %q, want %q", c.in, got, c.want)
 		}
+		if got := string(AppendAddresses([]byte("line "), c.in)); got != "line "+c.want {
+			t.Errorf("AppendAddresses(%q) = %q, want %q", c.in, got, "line "+c.want)
+		}
 		if strings.Contains(Addresses(c.in), "jane") && c.want != c.in {
 			t.Errorf("Addresses(%q) keeps a local part", c.in)
 		}
 	}
 	if n := testing.AllocsPerRun(100, func() { Addresses("/mail/config-v1.1.xml") }); n != 0 {
 		t.Errorf("a path without an address costs %v allocations", n)
+	}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() {
+		buf = AppendAddresses(buf[:0], "/autodiscover/autodiscover.json/v1.0/jane.doe@example.com")
+	}); n != 0 {
+		t.Errorf("appending a path with an address costs %v allocations", n)
 	}
 }

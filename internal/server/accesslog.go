@@ -121,16 +121,16 @@ func (s *Server) writeAccess(entries []accessEntry) {
 		if !enabled {
 			continue
 		}
-		path := e.path
-		if !e.addresses {
-			path = redact.Addresses(path)
-		}
 		if fh != nil {
 			// Field by field (fastlog.Line), the line the attributes
 			// below make.
 			ln := fh.Begin(lines, e.end, slog.LevelInfo, "request")
 			ln.String("method", e.method)
-			ln.String("path", path)
+			if e.addresses {
+				ln.String("path", e.path)
+			} else {
+				ln.StringFunc("path", e.path, redact.AppendAddresses)
+			}
 			ln.Int("status", int64(e.status))
 			ln.Duration("duration", e.elapsed)
 			ln.String("client", client)
@@ -145,6 +145,10 @@ func (s *Server) writeAccess(entries []accessEntry) {
 				lines = b
 				continue
 			}
+		}
+		path := e.path
+		if !e.addresses {
+			path = redact.Addresses(path)
 		}
 		attrs := [8]slog.Attr{
 			slog.String("method", e.method),
