@@ -211,11 +211,13 @@ func TestTimeouts(t *testing.T) {
 // TestKeepAlive: a client that keeps asking on one connection is never cut
 // off, however long it stays, and its requests set no socket deadline.
 func TestKeepAlive(t *testing.T) {
-	to := watchdog.Timeouts{Head: 100 * time.Millisecond, Read: 100 * time.Millisecond, Write: 100 * time.Millisecond, Idle: 150 * time.Millisecond}
+	// Each pause is far inside the idle timeout even on a busy machine;
+	// the connection lives five times as long as any timeout.
+	to := watchdog.Timeouts{Head: 300 * time.Millisecond, Read: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 300 * time.Millisecond}
 	s := start(t, to, hello)
 	c := dial(t, s.addr)
 	br := bufio.NewReader(c)
-	end := time.Now().Add(time.Second) // many times every timeout
+	end := time.Now().Add(1500 * time.Millisecond)
 	n := 0
 	for time.Now().Before(end) {
 		method := "GET"
@@ -226,7 +228,7 @@ func TestKeepAlive(t *testing.T) {
 		fmt.Fprintf(c, "%s / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", method, len(body), body)
 		r, err := http.ReadResponse(br, nil)
 		if err != nil {
-			t.Fatalf("request %d after %v: %v", n, time.Since(end.Add(-time.Second)), err)
+			t.Fatalf("request %d after %v: %v", n, time.Since(end.Add(-1500*time.Millisecond)), err)
 		}
 		b, _ := io.ReadAll(r.Body)
 		r.Body.Close()
