@@ -109,7 +109,7 @@ func (s *Server) startDNS() <-chan error {
 	}
 	if uc, ok := s.dns.udp.(*net.UDPConn); ok {
 		go func() {
-			if err := h.ServeUDP(uc, runtime.GOMAXPROCS(0)); err != nil {
+			if err := h.ServeUDP(uc, udpWorkers()); err != nil {
 				errc <- fmt.Errorf("serving DNS over udp: %w", err)
 			}
 		}()
@@ -210,3 +210,12 @@ func (w raClearing) Write(b []byte) (int, error) {
 	}
 	return w.Writer.Write(b)
 }
+
+// udpWorkers is how many goroutines answer on the UDP socket: half the
+// CPUs, at least one. Reads of one socket are serialised by Go's poller
+// (one reader at a time), so more workers only overlap answering with the
+// next read, and every answer also costs the kernel about as much again
+// (its UDP send, on the sending CPU). Measured with dnsperf on 2 CPUs
+// (bench/dns/run): one worker answered 139–141k queries per second with
+// 0.82 CPUs, two 124–127k with 0.95 CPUs.
+func udpWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
