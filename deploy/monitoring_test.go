@@ -31,6 +31,7 @@ var exported = []string{
 	"mailautoconf_tls_certificate_not_after_timestamp_seconds",
 	"mailautoconf_signing_certificate_not_after_timestamp_seconds",
 	"mailautoconf_build_info",
+	"mailautoconf_http_connections_closed_total",
 	"mailautoconf_directory_up",
 	"mailautoconf_directory_domains",
 	"mailautoconf_directory_skipped_rows",

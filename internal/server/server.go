@@ -142,6 +142,9 @@ type Server struct {
 	// watchdog holds the plain listeners' connections to their timeouts
 	// (created in Listen, run by Serve).
 	watchdog *watchdog.Watchdog
+	// connCounts: the listeners' counts of connections they closed, for
+	// the metrics (set by Listen).
+	connCounts atomic.Pointer[connCounts]
 	file     *filewatch.Watcher // the configuration file, from Listen on; nil for the demo
 	dns      *dnsListeners
 }
@@ -193,7 +196,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		routeOf: route.NewIndex(),
 	}
 	s.access = s.newAccessLog()
-	s.metrics.Registry.MustRegister(newSigningExpiry(s))
+	s.metrics.Registry.MustRegister(newSigningExpiry(s), newConnClosed(s))
 	if err := s.apply(cfg, nil); err != nil {
 		return nil, err
 	}
@@ -279,6 +282,11 @@ func (s *Server) Listen() error {
 			return err
 		}
 	}
+	cc := &connCounts{wd: s.watchdog}
+	for _, l := range s.listeners {
+		cc.clients = append(cc.clients, l.clients)
+	}
+	s.connCounts.Store(cc)
 	if err := s.listenDNS(); err != nil {
 		s.closeListeners()
 		return err

@@ -58,7 +58,7 @@ type Watchdog struct {
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
 
-	cut atomic.Uint64
+	cut, idle atomic.Uint64
 }
 
 // New returns a watchdog for t. Its tick is a twentieth of the shortest
@@ -78,8 +78,12 @@ func New(t Timeouts) *Watchdog {
 // Tick is how often the watchdog looks at its connections.
 func (w *Watchdog) Tick() time.Duration { return w.tick }
 
-// Cut is the number of connections cut off for running out of time.
+// Cut is the number of connections cut off for being slow: a request's
+// head, its body or the reading of its answer took too long.
 func (w *Watchdog) Cut() uint64 { return w.cut.Load() }
+
+// Idle is the number of keep-alive connections closed for being idle.
+func (w *Watchdog) Idle() uint64 { return w.idle.Load() }
 
 // Open is the number of connections watched.
 func (w *Watchdog) Open() int {
@@ -117,7 +121,11 @@ func (w *Watchdog) Run(ctx context.Context) {
 				}
 				if d := c.deadline.Load(); d != 0 && d < n && c.deadline.CompareAndSwap(d, 0) {
 					c.killed.Store(true)
-					w.cut.Add(1)
+					if c.phase.Load() == phaseIdle {
+						w.idle.Add(1)
+					} else {
+						w.cut.Add(1)
+					}
 					expired = append(expired, c)
 					continue
 				}
