@@ -145,8 +145,8 @@ type Server struct {
 	// connCounts: the listeners' counts of connections they closed, for
 	// the metrics (set by Listen).
 	connCounts atomic.Pointer[connCounts]
-	file     *filewatch.Watcher // the configuration file, from Listen on; nil for the demo
-	dns      *dnsListeners
+	file       *filewatch.Watcher // the configuration file, from Listen on; nil for the demo
+	dns        *dnsListeners
 }
 
 // listener is one HTTP(S) server with its socket.
