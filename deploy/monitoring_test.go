@@ -28,6 +28,7 @@ var exported = []string{
 	"mailautoconf_config_last_reload_successful",
 	"mailautoconf_config_last_reload_success_timestamp_seconds",
 	"mailautoconf_config_domains",
+	"mailautoconf_config_domains_not_served",
 	"mailautoconf_tls_certificate_not_after_timestamp_seconds",
 	"mailautoconf_signing_certificate_not_after_timestamp_seconds",
 	"mailautoconf_build_info",

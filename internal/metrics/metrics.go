@@ -40,6 +40,7 @@ type Metrics struct {
 	LastReloadOK   prometheus.Gauge
 	LastReloadTime prometheus.Gauge
 	Domains        prometheus.Gauge
+	DomainsSkipped prometheus.Gauge
 	CertNotAfter   *prometheus.GaugeVec
 	perDomain      atomic.Bool
 
@@ -95,6 +96,10 @@ func New(version string) *Metrics {
 			Name: "mailautoconf_config_domains",
 			Help: "Domains served by the configuration in force.",
 		}),
+		DomainsSkipped: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mailautoconf_config_domains_not_served",
+			Help: "Domains left out of the configuration in force because they conflict with another entry (a directory row naming a domain the file serves, an alias of an alias): each is logged as \"domain not served\" with the reason.",
+		}),
 		CertNotAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mailautoconf_tls_certificate_not_after_timestamp_seconds",
 			Help: "Expiry of each loaded TLS certificate, by file name.",
@@ -109,7 +114,7 @@ func New(version string) *Metrics {
 	// DomainRequests is registered either way: without children (per
 	// domain off) it is not exported at all.
 	m.Registry.MustRegister(m.Requests, m.DomainRequests, m.Duration, m.DNSQueries, m.Reloads,
-		m.LastReloadOK, m.LastReloadTime, m.Domains, m.CertNotAfter, build,
+		m.LastReloadOK, m.LastReloadTime, m.Domains, m.DomainsSkipped, m.CertNotAfter, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	endpoints := route.Endpoints()
 	m.requests = make(map[[3]string]prometheus.Counter, len(endpoints)*len(outcomes)*len(families))

@@ -195,6 +195,9 @@ func TestExtraDomains(t *testing.T) {
 	if v := metricValue(t, srv.URL, "mailautoconf_config_domains"); v != 4 {
 		t.Errorf("domains gauge %v, want 4", v)
 	}
+	if v := metricValue(t, srv.URL, "mailautoconf_config_domains_not_served"); v != 1 {
+		t.Errorf("domains not served %v, want 1 (the row naming example.com)", v)
+	}
 	// The same rows again (a directory refresh that found them
 	// unchanged): the row left out is not logged a second time.
 	err = srv.SetExtraDomains([]settings.Domain{

@@ -243,6 +243,7 @@ func (s *Server) applyState(cfg *config.Config, extra []settings.Domain, quiet b
 	s.extra = extra
 	s.updateACME(st)
 	s.metrics.Domains.Set(float64(st.Domains()))
+	s.metrics.DomainsSkipped.Set(float64(len(st.Catalog.Skipped())))
 	skipped := make(map[string]bool)
 	for _, sk := range st.Catalog.Skipped() {
 		key := sk.Domain.Name + "\x00" + sk.Domain.Provider + "\x00" + sk.Reason
