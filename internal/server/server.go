@@ -353,6 +353,13 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	// The watchdog runs from before the first connection until the
+	// connections have drained: a client that stops reading its answer
+	// is still cut off during shutdown.
+	dctx, stopWatchdog := context.WithCancel(context.Background())
+	watchdogDone := make(chan struct{})
+	go func() { defer close(watchdogDone); s.watchdog.Run(dctx) }()
+	defer func() { stopWatchdog(); <-watchdogDone }()
 	errc := make(chan error, len(s.listeners))
 	for _, l := range s.listeners {
 		go func() {
@@ -374,12 +381,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go s.watch(wctx)
-	// The watchdog runs until the connections have drained: a client
-	// that stops reading its answer is still cut off during shutdown.
-	dctx, stopWatchdog := context.WithCancel(context.Background())
-	watchdogDone := make(chan struct{})
-	go func() { defer close(watchdogDone); s.watchdog.Run(dctx) }()
-	defer func() { stopWatchdog(); <-watchdogDone }()
+
 	s.metrics.LastReloadOK.Set(1)
 	s.metrics.LastReloadTime.SetToCurrentTime()
 	s.ready.Store(true)

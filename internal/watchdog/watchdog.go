@@ -97,6 +97,9 @@ func (w *Watchdog) Open() int {
 // coarse clock), so each is given one tick more: a timeout ends between
 // one and two ticks late, never early.
 func (w *Watchdog) Run(ctx context.Context) {
+	// The clock may have stood still since New (a server opens its
+	// listeners, then starts serving).
+	w.clock.Store(time.Now().UnixNano())
 	t := time.NewTicker(w.tick)
 	defer t.Stop()
 	var expired, readExpired []*Conn
@@ -181,9 +184,13 @@ func (l *listener) Accept() (net.Conn, error) {
 // bookkeeping, without one more wrapper around the connection.
 func (w *Watchdog) Watch(c net.Conn, release func()) *Conn {
 	wc := &Conn{Conn: c, w: w, release: release}
-	now := w.clock.Load()
+	// The real time, once per connection: the coarse clock may not run
+	// yet when the first connections come.
+	now := time.Now().UnixNano()
 	wc.start.Store(now)
-	wc.deadline.Store(w.after(w.t.Head))
+	if w.t.Head > 0 {
+		wc.deadline.Store(now + int64(w.t.Head+w.tick))
+	}
 	w.mu.Lock()
 	w.conns[wc] = struct{}{}
 	w.mu.Unlock()

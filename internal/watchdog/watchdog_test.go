@@ -69,11 +69,19 @@ type server struct {
 // watchdog's t on, as the service's plain listener does.
 func start(t *testing.T, to watchdog.Timeouts, h http.Handler) *server {
 	t.Helper()
+	return startAfter(t, to, h, 0)
+}
+
+// startAfter is start with a pause between the watchdog's creation and its
+// start, as when a server opens its listeners some time before serving.
+func startAfter(t *testing.T, to watchdog.Timeouts, h http.Handler, pause time.Duration) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &server{addr: ln.Addr().String(), w: watchdog.New(to)}
+	time.Sleep(pause)
 	srv := &http.Server{Handler: h, ConnState: s.w.ConnState}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -249,6 +257,27 @@ func TestKeepAlive(t *testing.T) {
 	}
 	if s.w.Cut() != 0 || s.w.Idle() != 0 {
 		t.Errorf("the watchdog cut a connection in use")
+	}
+}
+
+// TestLateStart: a watchdog started long after it was made (its coarse
+// clock stood still meanwhile) cuts nothing before its time.
+func TestLateStart(t *testing.T) {
+	to := watchdog.Timeouts{Head: 300 * time.Millisecond, Read: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 300 * time.Millisecond}
+	s := startAfter(t, to, hello, time.Second)
+	c := dial(t, s.addr)
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		time.Sleep(100 * time.Millisecond)
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		r, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		r.Body.Close()
+	}
+	if s.w.Cut() != 0 || s.w.Idle() != 0 {
+		t.Errorf("cut a connection before its time")
 	}
 }
 
