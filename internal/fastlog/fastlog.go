@@ -152,7 +152,7 @@ func (l *Line) StringFunc(key, s string, f func(dst []byte, s string) []byte) {
 	}
 	n := len(l.e.b)
 	l.e.b = f(l.e.b, s)
-	if l.ok = plainBytes(l.e.b[n:]); l.ok && l.e.json {
+	if l.ok = plain(l.e.b[n:]); l.ok && l.e.json {
 		l.e.b = append(l.e.b, '"')
 	}
 }
@@ -344,26 +344,14 @@ func plainAttr(a slog.Attr) bool {
 }
 
 // plain reports whether s is non-empty and made of characters that the text
-// handler does not quote and the JSON handler does not escape.
-func plain(s string) bool {
-	if s == "" {
+// handler does not quote and the JSON handler does not escape (a string,
+// or bytes a field was appended as).
+func plain[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		if !plainByte[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// plainBytes is plain for bytes.
-func plainBytes(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !plainByte[c] {
 			return false
 		}
 	}

@@ -75,9 +75,6 @@ func New(t Timeouts) *Watchdog {
 	return w
 }
 
-// Tick is how often the watchdog looks at its connections.
-func (w *Watchdog) Tick() time.Duration { return w.tick }
-
 // Cut is the number of connections cut off for being slow: a request's
 // head, its body or the reading of its answer took too long.
 func (w *Watchdog) Cut() uint64 { return w.cut.Load() }
@@ -312,6 +309,3 @@ func (c *Conn) Close() error {
 	}
 	return err
 }
-
-// NetConn is the connection watched.
-func (c *Conn) NetConn() net.Conn { return c.Conn }
